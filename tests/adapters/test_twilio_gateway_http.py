@@ -86,7 +86,7 @@ def twilio_error(status: int, code: int, message: str) -> httpx.Response:
 
 @pytest.fixture(autouse=True)
 def no_backoff() -> Iterator[None]:
-    with stamina.set_testing(True, attempts=3):
+    with stamina.set_testing(True, attempts=3, cap=True):
         yield
 
 
@@ -103,10 +103,7 @@ def test_target_moves_url_onto_base_url() -> None:
     """`base_url` swaps scheme and host, prefixes its path and keeps the SDK's path and query."""
     http = HttpxTwilioHttpClient(base_url="http://127.0.0.1:8010/twilio/")
     url = f"https://api.twilio.com{BASE}/Conferences.json?Status=completed&PageSize=50"
-    assert (
-        http.target(url)
-        == f"http://127.0.0.1:8010/twilio{BASE}/Conferences.json?Status=completed&PageSize=50"
-    )
+    assert http.target(url) == f"http://127.0.0.1:8010/twilio{BASE}/Conferences.json?Status=completed&PageSize=50"
     assert HttpxTwilioHttpClient().target(url) == url
 
 

@@ -219,7 +219,7 @@ class SdkTwilioGateway:
         return [recording_snapshot(r) for r in found]
 
     async def fetch_recording(self, conference_sid: str, recording_sid: str) -> RecordingSnapshot:
-        """One conference recording (`recording_sid` may be `Twilio.CURRENT`)."""
+        """One conference recording by its RE SID (the spec takes no `Twilio.CURRENT` here)."""
         ctx = self._conference(conference_sid).recordings(_seg(recording_sid))
         return recording_snapshot(await self._repeatable("FetchConferenceRecording", ctx.fetch_async))
 

@@ -198,7 +198,7 @@ class TwilioGateway(Protocol):
         ...
 
     async def fetch_recording(self, conference_sid: str, recording_sid: str) -> RecordingSnapshot:
-        """One conference recording (`recording_sid` may be `Twilio.CURRENT`)."""
+        """One conference recording by its RE SID (the spec takes no `Twilio.CURRENT` here)."""
         ...
 
     async def list_conferences(
