@@ -1,0 +1,1 @@
+"""I/O: PostgreSQL event store, Twilio gateway, signatures, TwiML, embedded PostgreSQL."""

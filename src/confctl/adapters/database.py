@@ -1,0 +1,66 @@
+"""Database wiring: the engine, Alembic migrations to head, and the readiness check."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+# The migrations live at the top of the source tree (`alembic.ini`, `migrations/`).
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+
+def alembic_config(url: str) -> Config:
+    """Alembic's config for our migrations, pointed at `url`."""
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+    """An asyncpg engine; pre-ping so a restarted database does not fail the next request."""
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Apply every migration up to head on this engine's database."""
+    url = engine.url.render_as_string(hide_password=False)
+    config = alembic_config(url)
+
+    def upgrade(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+    async with engine.begin() as conn:
+        await conn.run_sync(upgrade)
+
+
+def migrate_sync(url: str) -> None:
+    """`confctl migrate`: apply the migrations from a plain (non-async) context."""
+
+    async def run() -> None:
+        engine = create_engine(url, pool_size=1)
+        try:
+            await migrate(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+async def at_head(engine: AsyncEngine) -> bool:
+    """Whether the database's schema is at the newest migration."""
+    head = ScriptDirectory.from_config(alembic_config("postgresql://unused")).get_current_head()
+
+    def current(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(current) == head

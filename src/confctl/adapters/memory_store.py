@@ -1,0 +1,136 @@
+"""An in-memory event store and read model: same contract as PostgreSQL, for unit tests and tools."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from confctl.service.ports import (
+    AppendResult,
+    ConcurrencyError,
+    IdempotentAnswer,
+    NewEvent,
+    Page,
+    Projector,
+    ReadModelRow,
+    StoredEvent,
+)
+
+
+def encode_cursor(created_at: datetime, stream_id: str) -> str:
+    """An opaque cursor for (created_at, id) keyset paging."""
+    raw = json.dumps([created_at.isoformat(), stream_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (created_at, id) a cursor points after; ValueError when it is not one of ours."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, stream_id = json.loads(raw)
+        return datetime.fromisoformat(created_at), str(stream_id)
+    except (ValueError, TypeError) as exc:
+        raise ValueError("invalid cursor") from exc
+
+
+class MemoryEventStore:
+    """Streams, global order, dedupe keys, read model and idempotent answers in dicts."""
+
+    def __init__(self) -> None:
+        self._events: list[StoredEvent] = []
+        self._streams: dict[str, list[StoredEvent]] = {}
+        self._dedupe: set[str] = set()
+        self._rows: dict[str, ReadModelRow] = {}
+        self._answers: dict[tuple[str, str], IdempotentAnswer] = {}
+        self._lock = asyncio.Lock()
+        self.listeners: list[asyncio.Queue[StoredEvent]] = []
+
+    async def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        *,
+        expected_version: int | None,
+        dedupe_key: str | None = None,
+        read_model: ReadModelRow | None = None,
+    ) -> AppendResult:
+        async with self._lock:
+            stream = self._streams.get(stream_id, [])
+            current = len(stream)
+            if dedupe_key is not None and dedupe_key in self._dedupe:
+                return AppendResult(version=current, events=[], duplicate=True)
+            if expected_version is not None and expected_version != current:
+                raise ConcurrencyError(stream_id, expected_version, current)
+            now = datetime.now(UTC)
+            stored = [
+                StoredEvent(
+                    position=len(self._events) + i + 1,
+                    stream_id=stream_id,
+                    version=current + i + 1,
+                    type=e.type,
+                    data=json.loads(json.dumps(e.data)),
+                    metadata=json.loads(json.dumps(e.metadata)),
+                    recorded_at=now,
+                )
+                for i, e in enumerate(events)
+            ]
+            self._events.extend(stored)
+            self._streams[stream_id] = stream + stored
+            if dedupe_key is not None:
+                self._dedupe.add(dedupe_key)
+            if read_model is not None:
+                self._rows[stream_id] = read_model
+            for queue in self.listeners:
+                for event in stored:
+                    queue.put_nowait(event)
+            return AppendResult(version=current + len(stored), events=stored)
+
+    async def read_stream(
+        self, stream_id: str, *, after_version: int = 0, limit: int | None = None
+    ) -> list[StoredEvent]:
+        selected = [e for e in self._streams.get(stream_id, []) if e.version > after_version]
+        return selected if limit is None else selected[:limit]
+
+    async def read_all(self, *, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:
+        return [e for e in self._events if e.position > after_position][:limit]
+
+    async def stream_ids(self) -> list[str]:
+        return list(self._streams)
+
+    async def get_document(self, stream_id: str) -> Mapping[str, Any] | None:
+        row = self._rows.get(stream_id)
+        return row.document if row else None
+
+    async def list_documents(self, *, status: str | None, limit: int, cursor: str | None) -> Page:
+        rows = sorted(self._rows.values(), key=lambda r: (r.created_at, r.stream_id), reverse=True)
+        if status is not None:
+            rows = [r for r in rows if r.status == status]
+        if cursor is not None:
+            after = decode_cursor(cursor)
+            rows = [r for r in rows if (r.created_at, r.stream_id) < after]
+        page = rows[:limit]
+        more = len(rows) > limit
+        next_cursor = encode_cursor(page[-1].created_at, page[-1].stream_id) if more and page else None
+        return Page(items=[r.document for r in page], next_cursor=next_cursor)
+
+    async def stream_for_call(self, call_sid: str) -> str | None:
+        return next((r.stream_id for r in self._rows.values() if call_sid in r.call_sids), None)
+
+    async def stream_for_twilio_sid(self, conference_sid: str) -> str | None:
+        return next((r.stream_id for r in self._rows.values() if r.twilio_sid == conference_sid), None)
+
+    async def rebuild(self, project: Projector) -> int:
+        async with self._lock:
+            rows = project(list(self._events))
+            self._rows = {r.stream_id: r for r in rows}
+            return len(rows)
+
+    async def get_answer(self, scope: str, key: str) -> IdempotentAnswer | None:
+        return self._answers.get((scope, key))
+
+    async def save_answer(self, scope: str, key: str, answer: IdempotentAnswer) -> IdempotentAnswer:
+        return self._answers.setdefault((scope, key), answer)

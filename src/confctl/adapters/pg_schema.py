@@ -1,0 +1,71 @@
+"""The PostgreSQL tables (SQLAlchemy Core). The Alembic migrations create exactly these."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData()
+
+# The log. (stream_id, version) unique is the optimistic-concurrency guard; `position` is the global order.
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("position", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    sa.Column("stream_id", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("data", JSONB, nullable=False),
+    sa.Column("metadata", JSONB, nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.UniqueConstraint("stream_id", "version", name="events_stream_version_key"),
+)
+
+# The inbox: a Twilio callback's key stored in the same transaction as its events makes a repeat a no-op.
+dedupe_keys = sa.Table(
+    "dedupe_keys",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("stream_id", sa.Text, nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+# The read model: one row per conference, rebuilt from the log at will.
+conferences = sa.Table(
+    "conferences",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("twilio_sid", sa.Text, nullable=True),
+    sa.Column("document", JSONB, nullable=False),
+    sa.Index("conferences_created_idx", "created_at", "id"),
+    sa.Index("conferences_status_created_idx", "status", "created_at", "id"),
+    sa.Index("conferences_twilio_sid_idx", "twilio_sid"),
+)
+
+# Which conference a call leg belongs to (part of the read model; call status callbacks carry only CallSid).
+call_legs = sa.Table(
+    "call_legs",
+    metadata,
+    sa.Column("call_sid", sa.Text, primary_key=True),
+    sa.Column("conference_id", sa.Text, nullable=False),
+)
+
+# First answers of control requests that carried an Idempotency-Key, per API key name.
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("scope", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("fingerprint", sa.Text, nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("body", JSONB, nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+NOTIFY_CHANNEL = "confctl_events"
+# Appends take this transaction-level advisory lock just before inserting, so positions become visible in
+# commit order: a reader of the global order never skips an event that commits late.
+APPEND_LOCK_KEY = 0x636F6E66  # "conf"

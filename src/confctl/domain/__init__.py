@@ -1,0 +1,1 @@
+"""The pure core: conference state, events, commands, decide/evolve, who hears whom. Stdlib only."""

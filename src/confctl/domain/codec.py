@@ -1,0 +1,73 @@
+"""Events to and from JSON-ready dicts, by their stable `type` string (pure, stdlib only).
+
+Decoding ignores fields it does not know and fills missing ones from defaults, so old logs replay under new
+code; a type it does not know becomes an `UnknownEvent` that still counts as a version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from confctl.domain.events import EVENT_TYPES, DomainEvent
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownEvent(DomainEvent):
+    """An event whose type this version of confctl does not know (written by a newer one)."""
+
+    type: ClassVar[str] = "unknown"
+    stored_type: str = ""
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+def encode(event: DomainEvent) -> tuple[str, dict[str, Any]]:
+    """(type, data) of an event."""
+    if isinstance(event, UnknownEvent):
+        return event.stored_type, dict(event.data)
+    return event.type, dataclasses.asdict(event)
+
+
+_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
+def _hints(cls: type[Any]) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _build(cls: type[Any], data: Mapping[str, Any]) -> Any:
+    hints = _hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        hint = hints.get(f.name)
+        nested = _dataclass_in(hint)
+        if nested is not None and isinstance(value, Mapping):
+            value = _build(nested, value)
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+def _dataclass_in(hint: Any) -> type[Any] | None:
+    """The dataclass a field holds (`X` or `X | None`), if any."""
+    candidates = typing.get_args(hint) or (hint,)
+    for candidate in candidates:
+        if isinstance(candidate, type) and dataclasses.is_dataclass(candidate):
+            return candidate
+    return None
+
+
+def decode(event_type: str, data: Mapping[str, Any]) -> DomainEvent:
+    """The event stored as (type, data)."""
+    cls = EVENT_TYPES.get(event_type)
+    if cls is None:
+        return UnknownEvent(stored_type=event_type, data=dict(data))
+    result: DomainEvent = _build(cls, data)
+    return result

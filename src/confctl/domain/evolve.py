@@ -1,0 +1,197 @@
+"""`evolve(state, event) -> state`: how each fact changes a conference. Replay is a fold of this.
+
+Facts from Twilio may arrive in any order and are all kept in the log; ordering is restored here with
+Twilio's SequenceNumber (newest participant snapshot wins) and with flags that facts only ever add to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import Any
+
+from confctl.domain import events as ev
+from confctl.domain.model import CUSTOMER_LABEL, Conference, Customer, Participant, Recording, Role
+
+
+def infer_role(conference: Conference, call_sid: str, label: str | None) -> Role:
+    """The role of a leg confctl did not dial, from what Twilio tells: the customer's call, or its label."""
+    if (conference.customer and conference.customer.call_sid == call_sid) or label == CUSTOMER_LABEL:
+        return "customer"
+    name = (label or "").lower()
+    if name.startswith("supervisor"):
+        return "supervisor"
+    if name.startswith("agent"):
+        return "agent"
+    return "external"
+
+
+def _earliest(a: str | None, b: str) -> str:
+    return b if a is None or b < a else a
+
+
+def _replace_participant(conference: Conference, old: Participant | None, new: Participant) -> Conference:
+    if old is None:
+        return replace(conference, participants=(*conference.participants, new))
+    return replace(conference, participants=tuple(new if p is old else p for p in conference.participants))
+
+
+def _seen(conference: Conference, event: ev.ParticipantSeen) -> tuple[Conference, Participant | None, Participant]:
+    """Find (or start tracking) the participant a callback is about and apply its snapshot if newest."""
+    existing = conference.by_call_sid(event.call_sid)
+    if existing is None and event.label is not None:
+        candidate = conference.find(event.label)
+        if candidate is not None and candidate.call_sid is None and candidate.is_live:
+            existing = candidate
+    label = event.label or (existing.label if existing else event.call_sid)
+    participant = existing or Participant(
+        label=label, role=infer_role(conference, event.call_sid, event.label), call_sid=event.call_sid
+    )
+    participant = replace(
+        participant, call_sid=event.call_sid, first_seen_at=_earliest(participant.first_seen_at, event.at)
+    )
+    order = (event.sequence, 0)
+    if order > participant.snapshot_order:
+        flags = event.flags
+        participant = replace(
+            participant,
+            muted=flags.muted,
+            hold=flags.hold,
+            coaching=flags.coaching,
+            call_sid_to_coach=flags.call_sid_to_coach if flags.coaching else None,
+            end_conference_on_exit=flags.end_conference_on_exit,
+            snapshot_order=order,
+        )
+    conference = replace(conference, last_sequence=max(conference.last_sequence, event.sequence))
+    return conference, existing, participant
+
+
+def _participant_event(conference: Conference, event: ev.ParticipantSeen) -> Conference:
+    conference, existing, participant = _seen(conference, event)
+    if isinstance(event, ev.ParticipantJoined):
+        participant = replace(participant, joined_at=_earliest(participant.joined_at, event.at))
+        if conference.ended_at is not None and participant.left_at is None:
+            # A join delivered after the end: the conference's end already took this leg out.
+            participant = replace(participant, left_at=conference.ended_at, leave_reason="conference_ended")
+    elif isinstance(event, ev.ParticipantLeft):
+        participant = replace(
+            participant,
+            left_at=_earliest(participant.left_at, event.at),
+            leave_reason=event.reason,
+            final_call_status=participant.final_call_status or _final(event.call_status),
+        )
+    return _replace_participant(conference, existing, participant)
+
+
+def _final(call_status: str | None) -> str | None:
+    """Only a terminal call status says how a leg ended; `in-progress` on a leave says nothing."""
+    return call_status if call_status in ("completed", "busy", "no-answer", "failed", "canceled") else None
+
+
+def _call_status(conference: Conference, event: ev.CallStatusChanged) -> Conference:
+    existing = conference.by_call_sid(event.call_sid)
+    if existing is None:
+        return conference
+    participant = replace(existing, first_seen_at=_earliest(existing.first_seen_at, event.at))
+    if event.status in ("ringing", "in-progress"):
+        participant = replace(participant, ringing=True)
+    final = _final(event.status)
+    if final is not None:
+        participant = replace(participant, final_call_status=final)
+        if participant.joined_at is not None and participant.left_at is None:
+            # The leg ended: no participant-leave is needed to know it is gone.
+            participant = replace(participant, left_at=event.at, leave_reason=participant.leave_reason)
+    return _replace_participant(conference, existing, participant)
+
+
+def _created(conference: Conference, event: ev.ConferenceCreated) -> Conference:
+    return replace(
+        conference,
+        customer=Customer(call_sid=event.customer_call_sid, caller=event.caller, called=event.called),
+        record=event.record,
+        created_at=_earliest(conference.created_at, event.at),
+    )
+
+
+def _started(conference: Conference, event: ev.ConferenceStarted) -> Conference:
+    return replace(
+        conference,
+        twilio_sid=event.conference_sid,
+        started_at=_earliest(conference.started_at, event.at),
+        created_at=_earliest(conference.created_at, event.at),
+        last_sequence=max(conference.last_sequence, event.sequence),
+    )
+
+
+def _ended(conference: Conference, event: ev.ConferenceEnded) -> Conference:
+    # Everyone still in the room leaves with the conference, whatever order the leaves arrive in.
+    participants = tuple(
+        replace(p, left_at=event.at, leave_reason=p.leave_reason or "conference_ended")
+        if p.joined_at is not None and p.left_at is None
+        else p
+        for p in conference.participants
+    )
+    return replace(
+        conference,
+        twilio_sid=event.conference_sid,
+        ended_at=_earliest(conference.ended_at, event.at),
+        end_reason=event.reason,
+        created_at=_earliest(conference.created_at, event.at),
+        last_sequence=max(conference.last_sequence, event.sequence),
+        participants=participants,
+    )
+
+
+_RECORDING_RANK = {"in-progress": 0, "paused": 1, "stopped": 2, "completed": 3, "absent": 3, "failed": 3}
+
+
+def _recording(conference: Conference, event: ev.RecordingStatusChanged) -> Conference:
+    current = conference.recording
+    # Without a SequenceNumber, the only safe order is the lifecycle: a final status is never undone.
+    if current is not None and current.sid == event.recording_sid and _RECORDING_RANK.get(current.status, 0) >= 3:
+        return conference
+    return replace(conference, recording=Recording(sid=event.recording_sid, status=event.status, url=event.url))
+
+
+_HANDLERS: dict[type[ev.DomainEvent], Callable[[Conference, Any], Conference]] = {
+    ev.ConferenceCreated: _created,
+    ev.ConferenceStarted: _started,
+    ev.ConferenceEnded: _ended,
+    ev.CallStatusChanged: _call_status,
+    ev.RecordingStatusChanged: _recording,
+}
+for _cls in (
+    ev.ParticipantJoined,
+    ev.ParticipantLeft,
+    ev.ParticipantMuted,
+    ev.ParticipantUnmuted,
+    ev.ParticipantHeld,
+    ev.ParticipantUnheld,
+    ev.ParticipantModified,
+):
+    _HANDLERS[_cls] = _participant_event
+
+
+def on(event_type: type[ev.DomainEvent]) -> Callable[[Callable[[Conference, Any], Conference]], Any]:
+    """Register how another module's event type evolves the state (used by commands and transfers)."""
+
+    def decorator(fn: Callable[[Conference, Any], Conference]) -> Callable[[Conference, Any], Conference]:
+        _HANDLERS[event_type] = fn
+        return fn
+
+    return decorator
+
+
+def evolve(conference: Conference, event: ev.DomainEvent) -> Conference:
+    """The state after one more event; the version counts every event, known or not."""
+    handler = _HANDLERS.get(type(event))
+    state = handler(conference, event) if handler else conference
+    return replace(state, version=conference.version + 1)
+
+
+def fold(conference_id: str, events: Iterable[ev.DomainEvent]) -> Conference:
+    """Replay: the state of a conference from its whole history."""
+    state = Conference(id=conference_id)
+    for event in events:
+        state = evolve(state, event)
+    return state

@@ -1,0 +1,1 @@
+"""Entry points: the FastAPI app factory, routers, schemas, error mapping and the CLI."""

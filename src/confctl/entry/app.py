@@ -1,0 +1,129 @@
+"""The FastAPI app factory and its lifespan: the one place where confctl is wired together."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from confctl import __version__
+from confctl.adapters.database import at_head, create_engine, migrate
+from confctl.adapters.embedded_pg import EmbeddedPostgres
+from confctl.adapters.pg_store import PostgresEventStore
+from confctl.adapters.signature import SignatureChecker
+from confctl.entry import api_read, errors, webhooks
+from confctl.entry.container import Container
+from confctl.entry.schemas import Health
+from confctl.entry.settings import Settings
+from confctl.service.callbacks import CallbackService
+from confctl.service.conferences import ConferenceRepository
+from confctl.service.gateway import TwilioGateway
+
+DESCRIPTION = """
+Conference-call control for contact centers on Twilio.
+
+Every customer call is a Twilio Conference; confctl stores every fact Twilio reports in an event log and
+serves the state of each conference, who hears whom, and the controls a contact-center frontend needs.
+Authenticate with `Authorization: Bearer <API key>`; errors are `application/problem+json`.
+"""
+
+
+def build_container(settings: Settings, engine: AsyncEngine, gateway: TwilioGateway | None) -> Container:
+    """Wire stores and services over one engine."""
+    store = PostgresEventStore(engine)
+    conferences = ConferenceRepository(store)
+    return Container(
+        settings=settings,
+        store=store,
+        read_model=store,
+        idempotency=store,
+        conferences=conferences,
+        callbacks=CallbackService(conferences, store),
+        signatures=SignatureChecker(settings.twilio_auth_token, settings.public_url),
+        gateway=gateway,
+    )
+
+
+@asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The engine on CONFCTL_DATABASE_URL, or on an embedded server started (and migrated) for us."""
+    embedded: EmbeddedPostgres | None = None
+    url = settings.database_url
+    if url is None:
+        embedded = EmbeddedPostgres(settings.data_dir / "pgdata")
+        url = await asyncio.to_thread(embedded.start)
+    engine = create_engine(url)
+    try:
+        if embedded is not None:
+            await migrate(engine)  # Nobody else can migrate a database that lives only with this process.
+        yield engine
+    finally:
+        await engine.dispose()
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: AsyncEngine | None = None,
+    gateway: TwilioGateway | None = None,
+) -> FastAPI:
+    """The ASGI app. Given an engine, it uses it as is (tests); otherwise the lifespan opens the database."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            if engine is None:
+                db = await stack.enter_async_context(_database(settings))
+                app.state.container = build_container(settings, db, gateway)
+            yield
+
+    app = FastAPI(
+        title="confctl",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "conferences", "description": "Conferences, their history and who hears whom."},
+            {"name": "twilio webhooks", "description": "Signed callbacks from Twilio (not for frontends)."},
+            {"name": "operations", "description": "Health and readiness."},
+        ],
+    )
+    app.state.settings = settings
+    if engine is not None:
+        app.state.container = build_container(settings, engine, gateway)
+    errors.install(app)
+    app.include_router(webhooks.router)
+    app.include_router(api_read.router)
+    _operations(app)
+    return app
+
+
+def _operations(app: FastAPI) -> None:
+    @app.get("/healthz", operation_id="healthz", summary="The process is alive", tags=["operations"],
+             response_model=Health)
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", operation_id="readyz", summary="Database reachable and migrated", tags=["operations"],
+             response_model=Health, responses={503: {"model": Health}})
+    async def readyz(request: Request) -> Any:
+        container: Container = request.app.state.container
+        store = container.store
+        engine: AsyncEngine = store.engine  # type: ignore[attr-defined]
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+            if not await at_head(engine):
+                return JSONResponse({"status": "unavailable", "detail": "migrations are not at head"}, 503)
+        except (OSError, sa.exc.SQLAlchemyError) as exc:
+            return JSONResponse({"status": "unavailable", "detail": f"database unreachable: {exc}"}, 503)
+        return {"status": "ok"}

@@ -1,0 +1,111 @@
+"""The `confctl` command: serve, migrate, rebuild-projections, dev, simulator, demo (API.md §1)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+import structlog
+
+from confctl.entry.logging import configure_logging
+from confctl.entry.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+def _database_url(settings: Settings) -> tuple[str, object | None]:
+    """The configured URL, or an embedded server started for this command (returned to stop it)."""
+    if settings.database_url:
+        return settings.database_url, None
+    from confctl.adapters.embedded_pg import EmbeddedPostgres
+
+    embedded = EmbeddedPostgres(settings.data_dir / "pgdata")
+    return embedded.start(), embedded
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The production server."""
+    import uvicorn
+
+    from confctl.entry.app import create_app
+
+    settings = Settings()
+    app = create_app(settings)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=True)
+    return 0
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    """Apply the migrations to the configured database."""
+    from confctl.adapters.database import migrate_sync
+
+    settings = Settings()
+    url, embedded = _database_url(settings)
+    try:
+        migrate_sync(url)
+    finally:
+        if embedded is not None:
+            embedded.stop()  # type: ignore[attr-defined]
+    print("migrations applied")
+    return 0
+
+
+def cmd_rebuild(_: argparse.Namespace) -> int:
+    """Drop the read model and rebuild it from the event log."""
+    from confctl.adapters.database import create_engine
+    from confctl.adapters.pg_store import PostgresEventStore
+    from confctl.service.projection import project_all
+
+    settings = Settings()
+    url, embedded = _database_url(settings)
+
+    async def run() -> int:
+        engine = create_engine(url, pool_size=1)
+        try:
+            return await PostgresEventStore(engine).rebuild(project_all)
+        finally:
+            await engine.dispose()
+
+    try:
+        count = asyncio.run(run())
+    finally:
+        if embedded is not None:
+            embedded.stop()  # type: ignore[attr-defined]
+    print(f"rebuilt the projection of {count} conference(s) from the log")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (one sub-command per process of API.md §1)."""
+    parser = argparse.ArgumentParser(prog="confctl", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the production server (uvicorn)")
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("migrate", help="apply the database migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser("rebuild-projections", help="rebuild the read model from the event log").set_defaults(
+        func=cmd_rebuild
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `confctl` console script."""
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")  # the embedded server's helper library wants one
+    configure_logging()
+    args = build_parser().parse_args(argv)
+    try:
+        result: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

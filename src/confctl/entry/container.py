@@ -1,0 +1,35 @@
+"""The composition root's product: every wired service the routers use, kept on `app.state.container`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from confctl.adapters.signature import SignatureChecker
+from confctl.entry.settings import Settings
+from confctl.service.callbacks import CallbackService
+from confctl.service.conferences import ConferenceRepository
+from confctl.service.gateway import TwilioGateway
+from confctl.service.ports import EventStore, IdempotencyStore, ReadModel
+
+
+class SystemClock:
+    """The wall clock, in UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass
+class Container:
+    """Everything wired: settings, stores, services, the Twilio gateway."""
+
+    settings: Settings
+    store: EventStore
+    read_model: ReadModel
+    idempotency: IdempotencyStore
+    conferences: ConferenceRepository
+    callbacks: CallbackService
+    signatures: SignatureChecker
+    gateway: TwilioGateway | None = None
+    clock: SystemClock = field(default_factory=SystemClock)

@@ -1,0 +1,103 @@
+"""Problem+json (RFC 9457) for every error: domain errors, validation, auth, Twilio failures, the unexpected."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from confctl.domain import errors as de
+from confctl.service.gateway import TwilioError, TwilioUnavailable
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_TYPE_BASE = "https://confctl.dev/problems/"
+
+DOMAIN_STATUS: dict[type[de.DomainError], int] = {
+    de.ConferenceNotFound: 404,
+    de.ParticipantNotFound: 404,
+    de.TransferNotFound: 404,
+    de.ConferenceEnded: 409,
+    de.ParticipantNotConnected: 409,
+    de.TransferInProgress: 409,
+    de.InvalidTransition: 409,
+    de.LabelTaken: 409,
+    de.CoachTargetNotConnected: 409,
+    de.NotASupervisor: 422,
+    de.InvalidAddress: 422,
+}
+
+
+class ApiProblem(Exception):
+    """An HTTP-level problem raised by the entry layer itself (auth, bad request, idempotency)."""
+
+    def __init__(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.headers = headers
+
+
+def problem(status: int, code: str, detail: str, headers: dict[str, str] | None = None,
+            **extra: Any) -> JSONResponse:
+    """A problem+json response."""
+    body = {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": code.replace("_", " ").capitalize(),
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+
+
+def _validation_detail(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:5]:
+        where = ".".join(str(x) for x in error.get("loc", ()) if x != "body")
+        parts.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
+    return "; ".join(parts) or "invalid request"
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into problem+json."""
+
+    @app.exception_handler(de.DomainError)
+    async def on_domain(_: Request, exc: de.DomainError) -> JSONResponse:
+        return problem(DOMAIN_STATUS.get(type(exc), 409), exc.code, exc.detail)
+
+    @app.exception_handler(ApiProblem)
+    async def on_api(_: Request, exc: ApiProblem) -> JSONResponse:
+        return problem(exc.status, exc.code, exc.detail, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        code = "invalid_address" if any("address" in str(e.get("msg", "")) for e in exc.errors()) else (
+            "invalid_request"
+        )
+        return problem(422, code, _validation_detail(exc))
+
+    @app.exception_handler(TwilioError)
+    async def on_twilio(_: Request, exc: TwilioError) -> JSONResponse:
+        return problem(502, "twilio_error", f"Twilio error {exc.code}: {exc.message}",
+                       twilio_code=exc.code, twilio_status=exc.status)
+
+    @app.exception_handler(TwilioUnavailable)
+    async def on_unavailable(_: Request, exc: TwilioUnavailable) -> JSONResponse:
+        return problem(503, "twilio_unavailable", f"Twilio could not be reached: {exc}", {"Retry-After": "5"})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return problem(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("http.unhandled", path=request.url.path)
+        return problem(500, "internal_error", "An unexpected error occurred; it has been logged.")

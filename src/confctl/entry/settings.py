@@ -1,0 +1,51 @@
+"""Settings from the environment or `.env`, prefix CONFCTL_ (API.md §1)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Scope = Literal["read", "control", "supervise"]
+
+
+class ApiKey(BaseModel):
+    """One API key: its name (recorded as the actor of its commands), secret and scopes."""
+
+    name: str
+    key: str = Field(min_length=8)
+    scopes: list[Scope]
+
+
+class Settings(BaseSettings):
+    """Everything confctl reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="CONFCTL_", env_file=".env", extra="ignore")
+
+    database_url: str | None = None
+    data_dir: Path = Path(".confctl")
+    twilio_account_sid: str = "AC00000000000000000000000000000000"
+    twilio_auth_token: str = ""
+    twilio_api_base: str = "https://api.twilio.com"
+    twilio_timeout_s: float = 10.0
+    public_url: str = "http://127.0.0.1:8000"
+    caller_id: str = "+15550000000"
+    api_keys: list[ApiKey] = []
+    hold_music_url: str | None = None
+    wait_url: str | None = None
+    record: bool = False
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _parse_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else []
+        return value
+
+    @field_validator("public_url", "twilio_api_base")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")

@@ -1,0 +1,1 @@
+"""Orchestration: one async handler per command or callback, and the ports the adapters implement."""

@@ -1,0 +1,88 @@
+"""Handlers for Twilio's webhooks: each stores one fact (or nothing, for a repeat) and lets policies react.
+
+Facts are always stored, whatever their arrival order: the state orders them by SequenceNumber. The dedupe
+key, built from Twilio's own ids, makes a repeated delivery store nothing, inside the append's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from confctl.domain import events as ev
+from confctl.domain.model import Conference
+from confctl.service.conferences import Change, ConferenceRepository
+from confctl.service.ports import ReadModel
+
+log = structlog.get_logger(__name__)
+
+TWILIO_ACTOR = "twilio"
+# A policy sees a stored callback fact and the state after it; it decides follow-up events and Twilio work.
+Reaction = Callable[[Conference, ev.DomainEvent], Awaitable[None]]
+
+
+def conference_id_for(call_sid: str) -> str:
+    """API.md §4: the conference of an inbound call is `room-{CallSid}`."""
+    return f"room-{call_sid}"
+
+
+class CallbackService:
+    """Stores Twilio's facts about conferences, calls and recordings."""
+
+    def __init__(self, conferences: ConferenceRepository, read_model: ReadModel) -> None:
+        self.conferences = conferences
+        self.read_model = read_model
+        self.reactions: list[Reaction] = []
+
+    async def _record(
+        self, conference_id: str, fact: ev.DomainEvent, dedupe_key: str, sequence: int | None = None
+    ) -> Change:
+        change = await self.conferences.change(
+            conference_id,
+            lambda _state: [fact],
+            metadata={"actor": TWILIO_ACTOR, "causation": dedupe_key, "sequence_number": sequence},
+            dedupe_key=dedupe_key,
+        )
+        bound = log.bind(conference_id=conference_id, type=fact.type, key=dedupe_key)
+        if change.duplicate:
+            bound.info("twilio.callback.duplicate")
+            return change
+        bound.info("twilio.callback.stored")
+        for react in self.reactions:
+            await react(change.state, fact)
+        return change
+
+    async def inbound_call(self, fact: ev.ConferenceCreated) -> str:
+        """The voice webhook: open the customer's conference (a repeat of the same call is a no-op)."""
+        conference_id = conference_id_for(fact.customer_call_sid)
+        await self._record(conference_id, fact, f"voice:{fact.customer_call_sid}")
+        return conference_id
+
+    async def conference_event(self, friendly_name: str, fact: ev.DomainEvent, dedupe_key: str,
+                               sequence: int) -> Change:
+        """A conference status callback (start, end, join, leave, mute, hold, modify)."""
+        return await self._record(friendly_name, fact, dedupe_key, sequence)
+
+    async def call_status(
+        self, fact: ev.CallStatusChanged, conference_hint: str | None, dedupe_key: str
+    ) -> Change | None:
+        """A call status callback of a leg confctl dialed; None when the call belongs to no conference."""
+        conference_id = conference_hint or await self.read_model.stream_for_call(fact.call_sid)
+        if conference_id is None:
+            log.warning("twilio.callback.unknown_call", call_sid=fact.call_sid, status=fact.status)
+            return None
+        return await self._record(conference_id, fact, dedupe_key, fact.sequence)
+
+    async def recording_status(
+        self, fact: ev.RecordingStatusChanged, conference_hint: str | None, conference_sid: str | None,
+        dedupe_key: str,
+    ) -> Change | None:
+        """A conference recording status callback."""
+        conference_id = conference_hint
+        if conference_id is None and conference_sid:
+            conference_id = await self.read_model.stream_for_twilio_sid(conference_sid)
+        if conference_id is None:
+            log.warning("twilio.callback.unknown_recording", recording_sid=fact.recording_sid)
+            return None
+        return await self._record(conference_id, fact, dedupe_key)

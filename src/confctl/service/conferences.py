@@ -1,0 +1,78 @@
+"""Loading a conference from its stream and appending what a decision produced, safely under concurrency.
+
+Every writer (webhook or command, in any process) goes through `ConferenceRepository.change`: read the
+stream, fold, decide, append at the version read, and on a concurrency conflict do it all again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from confctl.domain.codec import decode, encode
+from confctl.domain.events import DomainEvent
+from confctl.domain.evolve import evolve, fold
+from confctl.domain.model import Conference
+from confctl.service.ports import ConcurrencyError, EventStore, NewEvent, StoredEvent
+from confctl.service.projection import read_model_row
+
+log = structlog.get_logger(__name__)
+
+Decision = Callable[[Conference], Sequence[DomainEvent]]
+MAX_ATTEMPTS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """The outcome of `change`: the state after it, the stored events, whether it was a repeat."""
+
+    state: Conference
+    events: Sequence[StoredEvent]
+    duplicate: bool = False
+
+
+class ConferenceRepository:
+    """Conferences as folds of their event streams."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    async def load(self, conference_id: str) -> Conference:
+        """The current state (an empty Conference with version 0 when nothing is stored)."""
+        stored = await self.store.read_stream(conference_id)
+        return fold(conference_id, (decode(e.type, e.data) for e in stored))
+
+    async def change(
+        self,
+        conference_id: str,
+        decide: Decision,
+        *,
+        metadata: Mapping[str, Any],
+        dedupe_key: str | None = None,
+    ) -> Change:
+        """Decide on the current state and append the result, retrying on concurrent writers."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            state = await self.load(conference_id)
+            decided = list(decide(state))
+            after = state
+            for event in decided:
+                after = evolve(after, event)
+            new_events = [NewEvent(*encode(e), metadata=dict(metadata)) for e in decided]
+            try:
+                result = await self.store.append(
+                    conference_id,
+                    new_events,
+                    expected_version=state.version,
+                    dedupe_key=dedupe_key,
+                    read_model=read_model_row(after) if decided else None,
+                )
+            except ConcurrencyError:
+                log.debug("conference.append.conflict", conference_id=conference_id, attempt=attempt)
+                continue
+            if result.duplicate:
+                return Change(state=state, events=[], duplicate=True)
+            return Change(state=after, events=result.events)
+        raise ConcurrencyError(conference_id, -1, -1)

@@ -1,0 +1,164 @@
+"""Ports the service layer needs: the event store (with its read model) and a clock.
+
+The store is generic: it stores (type, data, metadata) rows in streams. The read model row of a stream is
+written in the same transaction as the events it reflects, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+class ConcurrencyError(Exception):
+    """The stream moved on since it was read: `expected_version` is no longer its version."""
+
+    def __init__(self, stream_id: str, expected: int, actual: int) -> None:
+        super().__init__(f"stream {stream_id!r}: expected version {expected}, found {actual}")
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append: its stable type, JSON data and metadata (actor, causation, sequence, …)."""
+
+    type: str
+    data: Mapping[str, Any]
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as stored: its global position and its version within the stream."""
+
+    position: int
+    stream_id: str
+    version: int
+    type: str
+    data: Mapping[str, Any]
+    metadata: Mapping[str, Any]
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReadModelRow:
+    """The projection of one conference stream, as the API serves it."""
+
+    stream_id: str
+    status: str
+    created_at: datetime
+    version: int
+    document: Mapping[str, Any]
+    twilio_sid: str | None = None
+    call_sids: Sequence[str] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What an append did: the stream's version after it, the stored events, or that it was a repeat."""
+
+    version: int
+    events: Sequence[StoredEvent]
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of read-model documents, newest first."""
+
+    items: Sequence[Mapping[str, Any]]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotentAnswer:
+    """The first answer given to a request carrying an Idempotency-Key."""
+
+    fingerprint: str
+    status: int
+    body: Mapping[str, Any]
+
+
+Projector = Callable[[Sequence[StoredEvent]], Sequence[ReadModelRow]]
+
+
+class EventStore(Protocol):
+    """Append-only streams with optimistic concurrency, a global order and an idempotency inbox."""
+
+    async def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        *,
+        expected_version: int | None,
+        dedupe_key: str | None = None,
+        read_model: ReadModelRow | None = None,
+    ) -> AppendResult:
+        """Append atomically. `expected_version` None: any; 0: the stream must be new.
+
+        A `dedupe_key` already stored makes the whole append a no-op (`duplicate=True`), decided inside the
+        same transaction. Raises ConcurrencyError when the stream is not at `expected_version`.
+        """
+        ...
+
+    async def read_stream(
+        self, stream_id: str, *, after_version: int = 0, limit: int | None = None
+    ) -> list[StoredEvent]:
+        """Events of one stream with version > after_version, oldest first."""
+        ...
+
+    async def read_all(self, *, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:
+        """Events of every stream with position > after_position, in global order."""
+        ...
+
+    async def stream_ids(self) -> list[str]:
+        """Every stream that has events."""
+        ...
+
+
+class ReadModel(Protocol):
+    """Queries on the projection, and its rebuild."""
+
+    async def get_document(self, stream_id: str) -> Mapping[str, Any] | None:
+        """The projected document of one conference."""
+        ...
+
+    async def list_documents(self, *, status: str | None, limit: int, cursor: str | None) -> Page:
+        """Conferences newest first, optionally of one status, paged by an opaque cursor."""
+        ...
+
+    async def stream_for_call(self, call_sid: str) -> str | None:
+        """The conference a call belongs to."""
+        ...
+
+    async def stream_for_twilio_sid(self, conference_sid: str) -> str | None:
+        """The conference with this Twilio ConferenceSid."""
+        ...
+
+    async def rebuild(self, project: Projector) -> int:
+        """Replace the whole projection with `project(every event)`, atomically; returns the row count."""
+        ...
+
+
+class IdempotencyStore(Protocol):
+    """First answers to requests that carried an Idempotency-Key, per API key."""
+
+    async def get_answer(self, scope: str, key: str) -> IdempotentAnswer | None:
+        """The answer stored for (scope, key), if any."""
+        ...
+
+    async def save_answer(self, scope: str, key: str, answer: IdempotentAnswer) -> IdempotentAnswer:
+        """Store an answer unless one exists; returns the one that is stored (first writer wins)."""
+        ...
+
+
+class Clock(Protocol):
+    """Now, as a timezone-aware UTC datetime."""
+
+    def now(self) -> datetime:
+        """The current time."""
+        ...
