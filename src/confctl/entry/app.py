@@ -18,12 +18,13 @@ from confctl.adapters.embedded_pg import EmbeddedPostgres
 from confctl.adapters.pg_store import PostgresEventStore
 from confctl.adapters.signature import SignatureChecker
 from confctl.entry import api_read, errors, webhooks
-from confctl.entry.container import Container
+from confctl.entry.container import Container, SystemClock
 from confctl.entry.schemas import Health
 from confctl.entry.settings import Settings
 from confctl.service.callbacks import CallbackService
 from confctl.service.conferences import ConferenceRepository
 from confctl.service.gateway import TwilioGateway
+from confctl.service.ports import Clock
 
 DESCRIPTION = """
 Conference-call control for contact centers on Twilio.
@@ -34,11 +35,14 @@ Authenticate with `Authorization: Bearer <API key>`; errors are `application/pro
 """
 
 
-def build_container(settings: Settings, engine: AsyncEngine, gateway: TwilioGateway | None) -> Container:
+def build_container(
+    settings: Settings, engine: AsyncEngine, gateway: TwilioGateway | None, clock: Clock | None = None
+) -> Container:
     """Wire stores and services over one engine."""
     store = PostgresEventStore(engine)
     conferences = ConferenceRepository(store)
     return Container(
+        clock=clock or SystemClock(),
         settings=settings,
         store=store,
         read_model=store,
@@ -74,6 +78,7 @@ def create_app(
     *,
     engine: AsyncEngine | None = None,
     gateway: TwilioGateway | None = None,
+    clock: Clock | None = None,
 ) -> FastAPI:
     """The ASGI app. Given an engine, it uses it as is (tests); otherwise the lifespan opens the database."""
     settings = settings or Settings()
@@ -83,7 +88,7 @@ def create_app(
         async with AsyncExitStack() as stack:
             if engine is None:
                 db = await stack.enter_async_context(_database(settings))
-                app.state.container = build_container(settings, db, gateway)
+                app.state.container = build_container(settings, db, gateway, clock)
             yield
 
     app = FastAPI(
@@ -99,7 +104,7 @@ def create_app(
     )
     app.state.settings = settings
     if engine is not None:
-        app.state.container = build_container(settings, engine, gateway)
+        app.state.container = build_container(settings, engine, gateway, clock)
     errors.install(app)
     app.include_router(webhooks.router)
     app.include_router(api_read.router)

@@ -10,7 +10,7 @@ from confctl.entry.settings import Settings
 from confctl.service.callbacks import CallbackService
 from confctl.service.conferences import ConferenceRepository
 from confctl.service.gateway import TwilioGateway
-from confctl.service.ports import EventStore, IdempotencyStore, ReadModel
+from confctl.service.ports import Clock, EventStore, IdempotencyStore, ReadModel
 
 
 class SystemClock:
@@ -32,4 +32,4 @@ class Container:
     callbacks: CallbackService
     signatures: SignatureChecker
     gateway: TwilioGateway | None = None
-    clock: SystemClock = field(default_factory=SystemClock)
+    clock: Clock = field(default_factory=SystemClock)

@@ -1,0 +1,80 @@
+"""The read side of the control API: auth, problem JSON, paging, OpenAPI, health."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.entry.conftest import KEYS
+from tests.support.twilio_forms import post_signed, voice
+
+
+async def test_no_key_is_401_problem_json(client: httpx.AsyncClient) -> None:
+    """Without a valid key every /v1 call is 401 with problem JSON."""
+    for headers in ({"Authorization": ""}, {"Authorization": "Bearer wrong-key-000000"}):
+        response = await client.get("/v1/conferences", headers=headers)
+        assert response.status_code == 401
+        assert response.headers["content-type"] == "application/problem+json"
+        body = response.json()
+        assert body["code"] == "unauthorized" and set(body) >= {"type", "title", "status", "detail", "code"}
+
+
+async def test_key_without_read_scope_is_403(client: httpx.AsyncClient) -> None:
+    """A key that lacks `read` cannot read."""
+    response = await client.get("/v1/conferences", headers={"Authorization": f"Bearer {KEYS['controller']}"})
+    assert response.status_code == 403 and response.json()["code"] == "forbidden"
+    ok = await client.get("/v1/conferences", headers={"Authorization": f"Bearer {KEYS['reader']}"})
+    assert ok.status_code == 200
+
+
+async def test_unknown_conference_is_404_conference_not_found(client: httpx.AsyncClient) -> None:
+    """Every per-conference read says conference_not_found for an unknown id."""
+    for suffix in ("", "/events", "/audibility"):
+        response = await client.get(f"/v1/conferences/room-nope{suffix}")
+        assert response.status_code == 404
+        assert response.json()["code"] == "conference_not_found"
+
+
+async def test_list_pages_newest_first_and_rejects_bad_input(client: httpx.AsyncClient) -> None:
+    """Conferences list newest first with a cursor; a bad status, limit or cursor is 422, never 500."""
+    for i in range(3):
+        await post_signed(client, "/twilio/voice", voice(f"CA{i:032d}").params)
+    first = (await client.get("/v1/conferences", params={"limit": 2})).json()
+    assert len(first["items"]) == 2 and first["next_cursor"]
+    second = (await client.get("/v1/conferences", params={"limit": 2, "cursor": first["next_cursor"]})).json()
+    ids = [c["id"] for c in first["items"] + second["items"]]
+    assert sorted(ids) == sorted(f"room-CA{i:032d}" for i in range(3)) and second["next_cursor"] is None
+    assert (await client.get("/v1/conferences", params={"status": "init"})).json()["items"]
+    assert (await client.get("/v1/conferences", params={"status": "completed"})).json()["items"] == []
+    for params in ({"status": "bogus"}, {"limit": 0}, {"cursor": "%%%"}):
+        response = await client.get("/v1/conferences", params=params)
+        assert response.status_code == 422, params
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_events_page_with_next_after(client: httpx.AsyncClient) -> None:
+    """The history pages by version with next_after."""
+    await post_signed(client, "/twilio/voice", voice("CA" + "5" * 32).params)
+    page = (await client.get(f"/v1/conferences/room-CA{'5' * 32}/events", params={"limit": 1})).json()
+    assert [e["type"] for e in page["items"]] == ["conference.created"] and page["next_after"] is None
+
+
+async def test_openapi_has_operation_ids_summaries_and_response_models(client: httpx.AsyncClient) -> None:
+    """Every operation in the OpenAPI document has an operationId, a summary and a typed 2xx response."""
+    spec = (await client.get("/openapi.json")).json()
+    seen = set()
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            assert op.get("operationId"), (method, path)
+            assert op.get("summary"), (method, path)
+            seen.add(op["operationId"])
+            ok = next(v for k, v in op["responses"].items() if k.startswith("2"))
+            assert ok.get("content") or ok.get("description"), (method, path)
+            if path.startswith("/v1"):
+                assert "$ref" in str(ok["content"]), (method, path)
+    assert {"listConferences", "getConference", "listConferenceEvents", "getAudibility", "healthz", "readyz"} <= seen
+
+
+async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
+    """healthz answers while the process lives; readyz checks the database and migrations."""
+    assert (await client.get("/healthz")).json()["status"] == "ok"
+    assert (await client.get("/readyz")).json()["status"] == "ok"
