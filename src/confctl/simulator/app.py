@@ -1,0 +1,96 @@
+"""The simulator's public face: its configuration, the running `Simulator`, and `create_simulator`."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import httpx
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from confctl.simulator.control import build_router
+from confctl.simulator.delivery import Delivery
+from confctl.simulator.faults import Faults
+from confctl.simulator.model.clock import ScaledClock
+from confctl.simulator.model.world import World
+from confctl.simulator.rest import router as rest
+from confctl.simulator.runtime import Runtime
+
+
+@dataclass
+class SimulatorConfig:
+    account_sid: str
+    auth_token: str
+    webhook_base: str  # e.g. "http://127.0.0.1:8000"; voice URL = webhook_base + "/twilio/voice"
+    voice_url: str | None = None  # overrides webhook_base + "/twilio/voice"
+    default_ring_s: float = 0.5  # how long a dialed address rings before answering by default
+    time_scale: float = 1.0  # multiplies every simulated delay (tests use e.g. 0.01)
+
+
+class _HoldCallbacksWhileServing:
+    """ASGI middleware: callbacks wait while a request is served, so the answer leaves first."""
+
+    def __init__(self, app: ASGIApp, delivery: Delivery) -> None:
+        self.app = app
+        self.delivery = delivery
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self.delivery.rest_started()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.delivery.rest_finished()
+
+
+class Simulator:
+    """The running simulator: model, timers and callback delivery behind one FastAPI app."""
+
+    def __init__(self, config: SimulatorConfig, http_client: httpx.AsyncClient | None = None) -> None:
+        self.config = config
+        self._owns_client = http_client is None
+        self.http_client = http_client if http_client is not None else httpx.AsyncClient()
+        self.faults = Faults()
+        self.world = World(config.account_sid, ScaledClock(config.time_scale), random.Random(), config.default_ring_s)
+        self.runtime = Runtime(self.world, config.auth_token, config.time_scale, self.http_client, self.faults)
+        self.requests: list[dict[str, object]] = []
+        self.app = self._build_app()
+
+    @property
+    def voice_url(self) -> str:
+        return self.config.voice_url or self.config.webhook_base.rstrip("/") + "/twilio/voice"
+
+    # The public interface fixes `settle(timeout=...)`; callers need no asyncio.timeout around it.
+    async def settle(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Wait until no timers, fetches or callbacks are pending (raises TimeoutError otherwise)."""
+        await self.runtime.settle(timeout)
+
+    async def aclose(self) -> None:
+        await self.runtime.aclose()
+        if self._owns_client:
+            await self.http_client.aclose()
+
+    def _build_app(self) -> FastAPI:
+        app = FastAPI(
+            title="confctl Twilio simulator", docs_url="/simulator/docs", openapi_url="/simulator/openapi.json"
+        )
+        app.include_router(build_router(self))
+
+        async def twilio_rest(request: Request) -> Response:
+            return await rest.handle(self, request)
+
+        app.add_route(
+            "/2010-04-01/{rest:path}", twilio_rest, methods=["GET", "POST", "DELETE", "PUT"], include_in_schema=False
+        )
+        app.add_middleware(_HoldCallbacksWhileServing, delivery=self.runtime.delivery)
+        return app
+
+
+def create_simulator(config: SimulatorConfig, http_client: httpx.AsyncClient | None = None) -> Simulator:
+    """Build a simulator; no event loop is needed until the first request."""
+    return Simulator(config, http_client)

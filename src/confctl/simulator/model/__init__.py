@@ -1,0 +1,1 @@
+"""The simulator's pure model of Twilio: calls, conferences, participants and recordings (no I/O)."""

@@ -1,0 +1,140 @@
+"""TwiML execution for one call: verbs run in order; `<Dial><Conference>` parks the program until the leg
+leaves the conference, then the verbs after it run (as Twilio continues after `<Dial>`).
+
+`<Say>`, `<Play>` and `<Pause>` only take simulated time. Nothing runs after `<Hangup>`, and a call whose
+program runs out completes.
+"""
+
+from __future__ import annotations
+
+from confctl.simulator.model import calls, conferences
+from confctl.simulator.model.effects import StartTimer
+from confctl.simulator.model.records import (
+    Call,
+    CallbackTarget,
+    ConferenceSettings,
+    Participant,
+    ParticipantOptions,
+)
+from confctl.simulator.model.sids import is_sid
+from confctl.simulator.model.state import State
+from confctl.simulator.model.twiml import (
+    DialConference,
+    Hangup,
+    Pause,
+    Play,
+    Say,
+    TwimlError,
+    event_list,
+    parse_twiml,
+    twiml_bool,
+)
+
+# TwiML `<Conference statusCallback>` without statusCallbackEvent reports the start and the end.
+_DEFAULT_CONFERENCE_EVENTS = frozenset({"start", "end"})
+_DEFAULT_RECORDING_EVENTS = frozenset({"completed"})
+
+
+def load(state: State, call: Call, document: str) -> None:
+    """Replace the call's program with this TwiML document and start running it."""
+    try:
+        verbs = parse_twiml(document)
+    except TwimlError:
+        # Twilio says "an application error has occurred" and hangs up (error 12100).
+        calls.finish(state, call, "completed" if call.answered_at is not None else "failed")
+        return
+    call.program = verbs
+    call.pc = 0
+    call.program_id += 1
+    run(state, call)
+
+
+def run(state: State, call: Call) -> None:
+    """Execute verbs from the program counter until one takes time, joins a conference or ends the call."""
+    while not call.ended and call.pc < len(call.program):
+        verb = call.program[call.pc]
+        call.pc += 1
+        if isinstance(verb, Hangup):
+            calls.finish(state, call, "completed")
+            return
+        if call.status != "in-progress":
+            calls.set_status(state, call, "in-progress")  # an inbound call is answered by its first verb
+        if isinstance(verb, Say | Play | Pause):
+            _wait(state, call, verb.seconds)
+            return
+        if isinstance(verb, DialConference) and _join(state, call, verb):
+            return
+        # Unsupported verbs and failed dials fall through to the next verb.
+    if not call.ended and call.conference_sid is None:
+        calls.finish(state, call, "completed")
+
+
+def _wait(state: State, call: Call, seconds: float) -> None:
+    program_id = call.program_id
+
+    def resume() -> None:
+        if call.program_id == program_id:
+            run(state, call)
+
+    state.emit(StartTimer(calls.twiml_timer_key(call), seconds, resume))
+
+
+def _join(state: State, call: Call, verb: DialConference) -> bool:
+    attrs = verb.attrs
+    options = options_from_attrs(attrs)
+    conference = state.live_conference_named(verb.name)
+    if conference is None:
+        conference = conferences.create(state, verb.name, settings_from_attrs(attrs))
+    if conferences.label_taken(conference, options.label):
+        return False  # Twilio refuses a duplicate label (16025); the Dial fails
+    coach = attrs.get("coach")
+    coached = conference.participants.get(coach) if coach else None
+    if coach and not (is_sid(coach, "CA") and coached is not None and coached.connected):
+        coach = None  # the coach target must be connected: join without coaching
+    now = state.now()
+    participant = Participant(
+        call_sid=call.sid,
+        conference_sid=conference.sid,
+        date_created=now,
+        date_updated=now,
+        options=options,
+        muted=options.muted,
+        coaching=coach is not None,
+        call_sid_to_coach=coach,
+        start_conference_on_enter=options.start_conference_on_enter,
+        end_conference_on_exit=options.end_conference_on_exit,
+        wait_url=options.wait_url,
+    )
+    conference.participants[call.sid] = participant
+    call.conference_sid = conference.sid
+    conferences.connect(state, conference, participant)
+    return True
+
+
+def options_from_attrs(attrs: dict[str, str]) -> ParticipantOptions:
+    return ParticipantOptions(
+        label=attrs.get("participantLabel"),
+        muted=twiml_bool(attrs.get("muted"), False),
+        start_conference_on_enter=twiml_bool(attrs.get("startConferenceOnEnter"), True),
+        end_conference_on_exit=twiml_bool(attrs.get("endConferenceOnExit"), False),
+        beep=attrs.get("beep", "true"),
+        wait_url=attrs.get("waitUrl"),
+    )
+
+
+def settings_from_attrs(attrs: dict[str, str]) -> ConferenceSettings:
+    status_events = event_list(attrs.get("statusCallbackEvent")) or _DEFAULT_CONFERENCE_EVENTS
+    recording_events = event_list(attrs.get("recordingStatusCallbackEvent")) or _DEFAULT_RECORDING_EVENTS
+    return ConferenceSettings(
+        status_callback=CallbackTarget(
+            url=attrs.get("statusCallback"),
+            method=attrs.get("statusCallbackMethod", "POST").upper(),
+            events=status_events,
+        ),
+        record_from_start=attrs.get("record") == "record-from-start",
+        recording_callback=CallbackTarget(
+            url=attrs.get("recordingStatusCallback"),
+            method=attrs.get("recordingStatusCallbackMethod", "POST").upper(),
+            events=recording_events,
+        ),
+    )
