@@ -80,9 +80,7 @@ def dial_params(request: DialRequest) -> dict[str, Any]:
             # ConferenceRecord is a string enum too; only the first participant's value counts.
             "conference_record": "record-from-start" if request.conference_record else None,
             "conference_recording_status_callback": request.conference_recording_status_callback,
-            "conference_recording_status_callback_event": list(
-                request.conference_recording_status_callback_events
-            ),
+            "conference_recording_status_callback_event": list(request.conference_recording_status_callback_events),
         }
     )
 

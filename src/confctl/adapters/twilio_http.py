@@ -58,9 +58,7 @@ class HttpxTwilioHttpClient(AsyncHttpClient):  # type: ignore[misc]  # twilio is
             return url
         parts = urlsplit(url)
         base = self._rewrite_to
-        return urlunsplit(
-            (base.scheme, base.netloc, base.path.rstrip("/") + parts.path, parts.query, parts.fragment)
-        )
+        return urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + parts.path, parts.query, parts.fragment))
 
     async def request(
         self,

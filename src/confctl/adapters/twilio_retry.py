@@ -65,9 +65,7 @@ def is_unsent(exc: Exception) -> bool:
     return isinstance(exc, _NOT_SENT) or _status(exc) == 429
 
 
-async def call_twilio(
-    policy: RetryPolicy, what: str, send: Callable[[], Awaitable[T]], *, repeatable: bool
-) -> T:
+async def call_twilio(policy: RetryPolicy, what: str, send: Callable[[], Awaitable[T]], *, repeatable: bool) -> T:
     """Run `send` under the retry rules for its kind and translate what still fails.
 
     Raises TwilioError when Twilio refused (4xx) and TwilioUnavailable when it could not be reached or

@@ -21,8 +21,7 @@ class TwilioError(Exception):
         self.message = message
 
 
-# The name is part of the port that other modules import; "Unavailable" already says it is an error.
-class TwilioUnavailable(Exception):  # noqa: N818
+class TwilioUnavailable(Exception):
     """Twilio could not be reached (connect error, timeout, 5xx) even after the allowed retries."""
 
 
