@@ -22,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from confctl.adapters.twilio_gateway import SdkTwilioGateway
 from confctl.adapters.twilio_http import HttpxTwilioHttpClient
-from confctl.service.gateway import DialRequest, ParticipantUpdate, TwilioError
+from confctl.service.gateway import DialRequest, ParticipantUpdate, TwilioError, TwilioUnavailable
 from confctl.simulator.app import SimulatorConfig, create_simulator
 from tests.twilio_spec import validate_request, validate_response
 
@@ -317,3 +317,21 @@ async def test_spec_check_is_not_vacuous(world: World) -> None:
             await client.delete(call)
         with pytest.raises(OpenAPIError, match="bogus"):
             await client.post(call, data={"Status": "bogus"})
+
+
+async def test_simulated_outage_retries_reads_but_not_creates(world: World) -> None:
+    """With every REST request failing 503, a read is tried 3 times and a create once, both TwilioUnavailable."""
+    await world.inbound_call()
+    room = await world.room_sid()
+    response = await world.control.put("/simulator/faults", json={"rest_error_rate": 1.0, "rest_error_status": 503})
+    response.raise_for_status()
+    before = len(world.checked.exchanges)
+    with pytest.raises(TwilioUnavailable, match="503"):
+        await world.gateway.list_participants(room)
+    assert [status for _m, _p, status in world.checked.exchanges[before:]] == [503, 503, 503]
+    before = len(world.checked.exchanges)
+    with pytest.raises(TwilioUnavailable, match="503"):
+        await world.dial(room, AGENT, "agent")
+    assert [(m, status) for m, _p, status in world.checked.exchanges[before:]] == [("POST", 503)]
+    await world.control.put("/simulator/faults", json={"rest_error_rate": 0.0})
+    assert len(await world.gateway.list_participants(room)) == 1
