@@ -147,13 +147,13 @@ async def client(sim: Simulator) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def inbound(client: httpx.AsyncClient, sim: Simulator, caller: str = "+15550001") -> tuple[str, str]:
-    """A customer calls in and lands in `room-{CallSid}`; returns (call SID, conference SID)."""
+    """A customer calls in and is put where the voice TwiML says; returns (call SID, conference SID)."""
     response = await client.post("/simulator/calls", json={"from": caller, "to": "+15559999"})
     assert response.status_code == 200
     call_sid = response.json()["call_sid"]
     await sim.settle()
-    truth = (await client.get(f"/simulator/conferences/room-{call_sid}")).json()
-    return call_sid, truth["sid"]
+    call = (await client.get(f"/simulator/calls/{call_sid}")).json()
+    return call_sid, call["conference_sid"]
 
 
 async def dial(
