@@ -123,6 +123,10 @@ class MemoryEventStore:
     async def stream_for_twilio_sid(self, conference_sid: str) -> str | None:
         return next((r.stream_id for r in self._rows.values() if r.twilio_sid == conference_sid), None)
 
+    async def stream_for_transfer(self, transfer_id: str) -> str | None:
+        return next((r.stream_id for r in self._rows.values()
+                     if any(t.get("id") == transfer_id for t in r.document.get("transfers", []))), None)
+
     async def rebuild(self, project: Projector) -> int:
         async with self._lock:
             rows = project(list(self._events))

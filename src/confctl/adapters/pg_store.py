@@ -189,6 +189,16 @@ class PostgresEventStore:
             found: str | None = result.scalar_one_or_none()
             return found
 
+    async def stream_for_transfer(self, transfer_id: str) -> str | None:
+        async with self.engine.connect() as conn:
+            result = await conn.execute(
+                sa.select(conferences.c.id)
+                .where(conferences.c.document["transfers"].contains([{"id": transfer_id}]))
+                .limit(1)
+            )
+            found: str | None = result.scalar_one_or_none()
+            return found
+
     async def rebuild(self, project: Projector) -> int:
         async with self.engine.begin() as conn:
             # Same lock as appends: no event lands between the read of the log and the swap.

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
-# API.md §2: the events every way into a conference subscribes to (the first participant's settings win).
-CONFERENCE_EVENTS = "start end join leave mute hold modify"
+from confctl.service.gateway import CONFERENCE_STATUS_EVENTS
+
+CONFERENCE_EVENTS = " ".join(CONFERENCE_STATUS_EVENTS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,3 +55,9 @@ class NotASupervisor(DomainError):
 
 class InvalidAddress(DomainError):
     code = "invalid_address"
+
+
+class InvalidRequest(DomainError):
+    """The request is well-formed but asks for something that makes no sense (422)."""
+
+    code = "invalid_request"

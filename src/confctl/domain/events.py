@@ -140,6 +140,7 @@ class CallStatusChanged(DomainEvent):
     sequence: int
     at: str
     sip_response_code: int | None = None
+    label: str | None = None  # from the callback URL confctl gave: a status may arrive before the dial's answer
 
 
 @dataclass(frozen=True, slots=True)

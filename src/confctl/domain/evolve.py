@@ -26,11 +26,11 @@ def infer_role(conference: Conference, call_sid: str, label: str | None) -> Role
     return "external"
 
 
-def _earliest(a: str | None, b: str) -> str:
+def earliest(a: str | None, b: str) -> str:
     return b if a is None or b < a else a
 
 
-def _replace_participant(conference: Conference, old: Participant | None, new: Participant) -> Conference:
+def replace_participant(conference: Conference, old: Participant | None, new: Participant) -> Conference:
     if old is None:
         return replace(conference, participants=(*conference.participants, new))
     return replace(conference, participants=tuple(new if p is old else p for p in conference.participants))
@@ -38,17 +38,13 @@ def _replace_participant(conference: Conference, old: Participant | None, new: P
 
 def _seen(conference: Conference, event: ev.ParticipantSeen) -> tuple[Conference, Participant | None, Participant]:
     """Find (or start tracking) the participant a callback is about and apply its snapshot if newest."""
-    existing = conference.by_call_sid(event.call_sid)
-    if existing is None and event.label is not None:
-        candidate = conference.find(event.label)
-        if candidate is not None and candidate.call_sid is None and candidate.is_live:
-            existing = candidate
+    existing = conference.by_call_sid(event.call_sid) or _dialing_leg(conference, event.label)
     label = event.label or (existing.label if existing else event.call_sid)
     participant = existing or Participant(
         label=label, role=infer_role(conference, event.call_sid, event.label), call_sid=event.call_sid
     )
     participant = replace(
-        participant, call_sid=event.call_sid, first_seen_at=_earliest(participant.first_seen_at, event.at)
+        participant, call_sid=event.call_sid, first_seen_at=earliest(participant.first_seen_at, event.at)
     )
     order = (event.sequence, 0)
     if order > participant.snapshot_order:
@@ -62,25 +58,26 @@ def _seen(conference: Conference, event: ev.ParticipantSeen) -> tuple[Conference
             end_conference_on_exit=flags.end_conference_on_exit,
             snapshot_order=order,
         )
-    conference = replace(conference, last_sequence=max(conference.last_sequence, event.sequence))
+    conference = replace(conference, last_sequence=max(conference.last_sequence, event.sequence),
+                         twilio_sid=conference.twilio_sid or event.conference_sid)
     return conference, existing, participant
 
 
 def _participant_event(conference: Conference, event: ev.ParticipantSeen) -> Conference:
     conference, existing, participant = _seen(conference, event)
     if isinstance(event, ev.ParticipantJoined):
-        participant = replace(participant, joined_at=_earliest(participant.joined_at, event.at))
+        participant = replace(participant, joined_at=earliest(participant.joined_at, event.at))
         if conference.ended_at is not None and participant.left_at is None:
             # A join delivered after the end: the conference's end already took this leg out.
             participant = replace(participant, left_at=conference.ended_at, leave_reason="conference_ended")
     elif isinstance(event, ev.ParticipantLeft):
         participant = replace(
             participant,
-            left_at=_earliest(participant.left_at, event.at),
+            left_at=earliest(participant.left_at, event.at),
             leave_reason=event.reason,
             final_call_status=participant.final_call_status or _final(event.call_status),
         )
-    return _replace_participant(conference, existing, participant)
+    return replace_participant(conference, existing, participant)
 
 
 def _final(call_status: str | None) -> str | None:
@@ -88,11 +85,18 @@ def _final(call_status: str | None) -> str | None:
     return call_status if call_status in ("completed", "busy", "no-answer", "failed", "canceled") else None
 
 
+def _dialing_leg(conference: Conference, label: str | None) -> Participant | None:
+    """The live leg confctl is dialing under `label` whose CallSid is not known yet."""
+    candidate = conference.find(label) if label else None
+    return candidate if candidate is not None and candidate.call_sid is None and candidate.is_live else None
+
+
 def _call_status(conference: Conference, event: ev.CallStatusChanged) -> Conference:
-    existing = conference.by_call_sid(event.call_sid)
+    existing = conference.by_call_sid(event.call_sid) or _dialing_leg(conference, event.label)
     if existing is None:
         return conference
-    participant = replace(existing, first_seen_at=_earliest(existing.first_seen_at, event.at))
+    participant = replace(existing, call_sid=event.call_sid,
+                          first_seen_at=earliest(existing.first_seen_at, event.at))
     if event.status in ("ringing", "in-progress"):
         participant = replace(participant, ringing=True)
     final = _final(event.status)
@@ -101,7 +105,7 @@ def _call_status(conference: Conference, event: ev.CallStatusChanged) -> Confere
         if participant.joined_at is not None and participant.left_at is None:
             # The leg ended: no participant-leave is needed to know it is gone.
             participant = replace(participant, left_at=event.at, leave_reason=participant.leave_reason)
-    return _replace_participant(conference, existing, participant)
+    return replace_participant(conference, existing, participant)
 
 
 def _created(conference: Conference, event: ev.ConferenceCreated) -> Conference:
@@ -109,7 +113,7 @@ def _created(conference: Conference, event: ev.ConferenceCreated) -> Conference:
         conference,
         customer=Customer(call_sid=event.customer_call_sid, caller=event.caller, called=event.called),
         record=event.record,
-        created_at=_earliest(conference.created_at, event.at),
+        created_at=earliest(conference.created_at, event.at),
     )
 
 
@@ -117,8 +121,8 @@ def _started(conference: Conference, event: ev.ConferenceStarted) -> Conference:
     return replace(
         conference,
         twilio_sid=event.conference_sid,
-        started_at=_earliest(conference.started_at, event.at),
-        created_at=_earliest(conference.created_at, event.at),
+        started_at=earliest(conference.started_at, event.at),
+        created_at=earliest(conference.created_at, event.at),
         last_sequence=max(conference.last_sequence, event.sequence),
     )
 
@@ -134,9 +138,9 @@ def _ended(conference: Conference, event: ev.ConferenceEnded) -> Conference:
     return replace(
         conference,
         twilio_sid=event.conference_sid,
-        ended_at=_earliest(conference.ended_at, event.at),
+        ended_at=earliest(conference.ended_at, event.at),
         end_reason=event.reason,
-        created_at=_earliest(conference.created_at, event.at),
+        created_at=earliest(conference.created_at, event.at),
         last_sequence=max(conference.last_sequence, event.sequence),
         participants=participants,
     )
@@ -195,3 +199,7 @@ def fold(conference_id: str, events: Iterable[ev.DomainEvent]) -> Conference:
     for event in events:
         state = evolve(state, event)
     return state
+
+
+# Command and transfer events evolve the state too; their handlers register themselves with `on`.
+from confctl.domain import command_evolve  # noqa: E402, F401

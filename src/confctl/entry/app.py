@@ -17,12 +17,15 @@ from confctl.adapters.database import at_head, create_engine, migrate
 from confctl.adapters.embedded_pg import EmbeddedPostgres
 from confctl.adapters.pg_store import PostgresEventStore
 from confctl.adapters.signature import SignatureChecker
-from confctl.entry import api_read, errors, webhooks
+from confctl.adapters.twilio_gateway import SdkTwilioGateway
+from confctl.entry import api_control, api_read, errors, webhooks
 from confctl.entry.container import Container, SystemClock
 from confctl.entry.schemas import Health
 from confctl.entry.settings import Settings
 from confctl.service.callbacks import CallbackService
 from confctl.service.conferences import ConferenceRepository
+from confctl.service.control import ControlService
+from confctl.service.effects import CallSettings, EffectRunner
 from confctl.service.gateway import TwilioGateway
 from confctl.service.ports import Clock
 
@@ -41,16 +44,25 @@ def build_container(
     """Wire stores and services over one engine."""
     store = PostgresEventStore(engine)
     conferences = ConferenceRepository(store)
+    clock = clock or SystemClock()
+    effects = control = None
+    if gateway is not None:
+        call_settings = CallSettings(public_url=settings.public_url, caller_id=settings.caller_id,
+                                     hold_music_url=settings.hold_music_url, wait_url=settings.wait_url,
+                                     record=settings.record)
+        effects = EffectRunner(conferences, gateway, clock, call_settings)
+        control = ControlService(conferences, store, gateway, effects, clock)
     return Container(
-        clock=clock or SystemClock(),
+        clock=clock,
         settings=settings,
         store=store,
         read_model=store,
         idempotency=store,
         conferences=conferences,
-        callbacks=CallbackService(conferences, store),
+        callbacks=CallbackService(conferences, store, effects),
         signatures=SignatureChecker(settings.twilio_auth_token, settings.public_url),
         gateway=gateway,
+        control=control,
     )
 
 
@@ -73,6 +85,11 @@ async def _database(settings: Settings) -> AsyncIterator[AsyncEngine]:
             await asyncio.to_thread(embedded.stop)
 
 
+def _api_base(settings: Settings) -> str | None:
+    """None for Twilio itself (the SDK's own host); the simulator's URL otherwise."""
+    return None if settings.twilio_api_base == "https://api.twilio.com" else settings.twilio_api_base
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -88,7 +105,13 @@ def create_app(
         async with AsyncExitStack() as stack:
             if engine is None:
                 db = await stack.enter_async_context(_database(settings))
-                app.state.container = build_container(settings, db, gateway, clock)
+                twilio = gateway
+                if twilio is None:
+                    sdk = SdkTwilioGateway(settings.twilio_account_sid, settings.twilio_auth_token,
+                                           base_url=_api_base(settings), timeout_s=settings.twilio_timeout_s)
+                    stack.push_async_callback(sdk.aclose)
+                    twilio = sdk
+                app.state.container = build_container(settings, db, twilio, clock)
             yield
 
     app = FastAPI(
@@ -98,6 +121,7 @@ def create_app(
         lifespan=lifespan,
         openapi_tags=[
             {"name": "conferences", "description": "Conferences, their history and who hears whom."},
+            {"name": "control", "description": "Participants, hold and mute, supervision, transfers, recording."},
             {"name": "twilio webhooks", "description": "Signed callbacks from Twilio (not for frontends)."},
             {"name": "operations", "description": "Health and readiness."},
         ],
@@ -108,6 +132,7 @@ def create_app(
     errors.install(app)
     app.include_router(webhooks.router)
     app.include_router(api_read.router)
+    app.include_router(api_control.router)
     _operations(app)
     return app
 

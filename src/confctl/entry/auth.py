@@ -23,19 +23,30 @@ def find_key(keys: list[ApiKey], presented: str) -> ApiKey | None:
     return found
 
 
+async def authenticate(request: Request) -> ApiKey:
+    """The caller's API key (401 without a valid one); its name becomes the actor of its commands."""
+    credentials: HTTPAuthorizationCredentials | None = await bearer(request)
+    keys: list[ApiKey] = request.app.state.settings.api_keys
+    key = find_key(keys, credentials.credentials) if credentials else None
+    if key is None:
+        raise ApiProblem(401, "unauthorized", "A valid API key is required (Authorization: Bearer <key>).",
+                         {"WWW-Authenticate": "Bearer"})
+    request.state.actor = key.name
+    return key
+
+
+def check_scope(key: ApiKey, scope: Scope) -> None:
+    """403 when the key lacks the scope."""
+    if scope not in key.scopes:
+        raise ApiProblem(403, "forbidden", f"The API key {key.name!r} lacks the {scope!r} scope.")
+
+
 def require(scope: Scope) -> Callable[[Request], Awaitable[ApiKey]]:
     """A dependency that authenticates the caller and checks one scope; returns the API key."""
 
     async def dependency(request: Request) -> ApiKey:
-        credentials: HTTPAuthorizationCredentials | None = await bearer(request)
-        keys: list[ApiKey] = request.app.state.settings.api_keys
-        key = find_key(keys, credentials.credentials) if credentials else None
-        if key is None:
-            raise ApiProblem(401, "unauthorized", "A valid API key is required (Authorization: Bearer <key>).",
-                             {"WWW-Authenticate": "Bearer"})
-        if scope not in key.scopes:
-            raise ApiProblem(403, "forbidden", f"The API key {key.name!r} lacks the {scope!r} scope.")
-        request.state.actor = key.name
+        key = await authenticate(request)
+        check_scope(key, scope)
         return key
 
     return dependency

@@ -9,6 +9,7 @@ from confctl.adapters.signature import SignatureChecker
 from confctl.entry.settings import Settings
 from confctl.service.callbacks import CallbackService
 from confctl.service.conferences import ConferenceRepository
+from confctl.service.control import ControlService
 from confctl.service.gateway import TwilioGateway
 from confctl.service.ports import Clock, EventStore, IdempotencyStore, ReadModel
 
@@ -32,4 +33,5 @@ class Container:
     callbacks: CallbackService
     signatures: SignatureChecker
     gateway: TwilioGateway | None = None
+    control: ControlService | None = None
     clock: Clock = field(default_factory=SystemClock)

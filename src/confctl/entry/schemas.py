@@ -3,7 +3,7 @@ generated from. Documents from the read model are validated into these on the wa
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -123,3 +123,69 @@ class Health(BaseModel):
 
     status: Literal["ok", "unavailable"]
     detail: str | None = None
+
+
+Address = Annotated[str, Field(
+    description="E.164 number (+15551234567), client:NAME or sip:USER@HOST.",
+    examples=["+15551234567", "client:alice"], min_length=1, max_length=256)]
+Label = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@+\- ]+$",
+                             examples=["agent-bob"])]
+
+
+class AddParticipantRequest(BaseModel):
+    """Dial an agent, an external party or a supervisor into the conference."""
+
+    model_config = ConfigDict(extra="forbid")
+    to: Address
+    role: Literal["agent", "supervisor", "external"]
+    label: Label | None = None
+    mode: Literal["monitor", "coach", "barge"] | None = Field(
+        None, description="Supervisors only (default monitor).")
+    coach: Label | None = Field(None, description="Supervisors in mode coach: the label of the agent to coach.")
+    timeout_s: int | None = Field(None, ge=5, le=600, description="How long to ring before giving up.")
+
+
+class ChangeParticipantRequest(BaseModel):
+    """Hold (music, heard by nobody) and mute (silenced, still hears) are different; modes are for supervisors."""
+
+    model_config = ConfigDict(extra="forbid")
+    hold: bool | None = None
+    muted: bool | None = None
+    hold_music_url: str | None = Field(None, max_length=2048, pattern=r"^https?://")
+    mode: Literal["monitor", "coach", "barge"] | None = None
+    coach: Label | None = None
+
+
+class StartTransferRequest(BaseModel):
+    """Start a warm or cold transfer of the customer from one agent to a target."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    kind: Literal["warm", "cold"]
+    from_: Label = Field(alias="from", description="Label of the agent handing the customer over.")
+    to: Address
+    label: Label | None = None
+    target_role: Literal["agent", "external"] = "agent"
+    timeout_s: int | None = Field(None, ge=5, le=600)
+    fallback_to: Address | None = Field(None, description="Cold only: dialed if the target fails.")
+
+
+class RecordingRequest(BaseModel):
+    """Pause, resume or stop the conference recording."""
+
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["pause", "resume", "stop"]
+    pause_behavior: Literal["silence", "skip"] | None = None
+
+
+class Accepted(BaseModel):
+    """The command was accepted; Twilio's callbacks will tell the rest (watch the events)."""
+
+    status: Literal["accepted"] = "accepted"
+    conference_id: str
+
+
+class SyncResult(BaseModel):
+    """The conference after re-reading Twilio, and what was corrected."""
+
+    conference: Conference
+    corrections: list[str]

@@ -109,14 +109,14 @@ def conference_status(form: Form, now: datetime) -> ConferenceCallback:
     return ConferenceCallback(friendly_name=name, sequence=sequence, dedupe_key=key, fact=fact)
 
 
-def call_status(form: Form, now: datetime) -> tuple[ev.CallStatusChanged, str]:
+def call_status(form: Form, now: datetime, label: str | None = None) -> tuple[ev.CallStatusChanged, str]:
     """A call status callback and its dedupe key."""
     call_sid, status = required(form, "CallSid", "CallStatus")
     sequence = _int(form, "SequenceNumber") if form.get("SequenceNumber") else -1
     sip = form.get("SipResponseCode")
     fact = ev.CallStatusChanged(
         call_sid=call_sid, status=status, sequence=sequence, at=timestamp(form, now),
-        sip_response_code=int(sip) if sip and sip.isdigit() else None,
+        sip_response_code=int(sip) if sip and sip.isdigit() else None, label=label,
     )
     return fact, f"call:{call_sid}:{status}:{sequence}"
 

@@ -83,7 +83,7 @@ async def conference_status(request: Request, form: Form) -> Response:
 async def call_status(request: Request, form: Form) -> Response:
     """Stores a call's progress (initiated, ringing, answered, completed, busy, no-answer, failed, canceled)."""
     c = _container(request)
-    fact, key = forms.call_status(form, c.clock.now())
+    fact, key = forms.call_status(form, c.clock.now(), request.query_params.get("label"))
     await c.callbacks.call_status(fact, request.query_params.get("conference_id"), key)
     return NO_CONTENT
 

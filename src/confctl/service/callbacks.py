@@ -1,25 +1,23 @@
-"""Handlers for Twilio's webhooks: each stores one fact (or nothing, for a repeat) and lets policies react.
+"""Handlers for Twilio's webhooks: each stores one fact (or nothing, for a repeat) with the domain's reactions.
 
 Facts are always stored, whatever their arrival order: the state orders them by SequenceNumber. The dedupe
 key, built from Twilio's own ids, makes a repeated delivery store nothing, inside the append's transaction.
+What the reactions ask of Twilio (a transfer moving on, a stray leg hung up) runs after the append.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 import structlog
 
 from confctl.domain import events as ev
-from confctl.domain.model import Conference
+from confctl.domain.effects import Plan
 from confctl.service.conferences import Change, ConferenceRepository
+from confctl.service.effects import EffectRunner
 from confctl.service.ports import ReadModel
 
 log = structlog.get_logger(__name__)
 
 TWILIO_ACTOR = "twilio"
-# A policy sees a stored callback fact and the state after it; it decides follow-up events and Twilio work.
-Reaction = Callable[[Conference, ev.DomainEvent], Awaitable[None]]
 
 
 def conference_id_for(call_sid: str) -> str:
@@ -30,27 +28,28 @@ def conference_id_for(call_sid: str) -> str:
 class CallbackService:
     """Stores Twilio's facts about conferences, calls and recordings."""
 
-    def __init__(self, conferences: ConferenceRepository, read_model: ReadModel) -> None:
+    def __init__(self, conferences: ConferenceRepository, read_model: ReadModel,
+                 effects: EffectRunner | None = None) -> None:
         self.conferences = conferences
         self.read_model = read_model
-        self.reactions: list[Reaction] = []
+        self.effects = effects
 
     async def _record(
         self, conference_id: str, fact: ev.DomainEvent, dedupe_key: str, sequence: int | None = None
     ) -> Change:
+        metadata = {"actor": TWILIO_ACTOR, "causation": dedupe_key, "sequence_number": sequence}
         change = await self.conferences.change(
-            conference_id,
-            lambda _state: [fact],
-            metadata={"actor": TWILIO_ACTOR, "causation": dedupe_key, "sequence_number": sequence},
-            dedupe_key=dedupe_key,
+            conference_id, lambda _state: Plan(events=[fact]), metadata=metadata, dedupe_key=dedupe_key
         )
         bound = log.bind(conference_id=conference_id, type=fact.type, key=dedupe_key)
         if change.duplicate:
             bound.info("twilio.callback.duplicate")
             return change
-        bound.info("twilio.callback.stored")
-        for react in self.reactions:
-            await react(change.state, fact)
+        bound.info("twilio.callback.stored", reactions=len(change.plan.events) - 1)
+        if change.plan.effects and self.effects is not None:
+            # Twilio needs its 204 whatever happens next; failures are stored as events and logged.
+            await self.effects.perform(conference_id, Plan(effects=change.plan.effects), metadata,
+                                       raise_errors=False)
         return change
 
     async def inbound_call(self, fact: ev.ConferenceCreated) -> str:

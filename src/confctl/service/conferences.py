@@ -13,15 +13,16 @@ from typing import Any
 import structlog
 
 from confctl.domain.codec import decode, encode
-from confctl.domain.events import DomainEvent
+from confctl.domain.effects import Plan
 from confctl.domain.evolve import evolve, fold
 from confctl.domain.model import Conference
+from confctl.domain.reactions import with_reactions
 from confctl.service.ports import ConcurrencyError, EventStore, NewEvent, StoredEvent
 from confctl.service.projection import read_model_row
 
 log = structlog.get_logger(__name__)
 
-Decision = Callable[[Conference], Sequence[DomainEvent]]
+Decision = Callable[[Conference], Plan]
 MAX_ATTEMPTS = 20
 
 
@@ -31,6 +32,7 @@ class Change:
 
     state: Conference
     events: Sequence[StoredEvent]
+    plan: Plan
     duplicate: bool = False
 
 
@@ -53,10 +55,15 @@ class ConferenceRepository:
         metadata: Mapping[str, Any],
         dedupe_key: str | None = None,
     ) -> Change:
-        """Decide on the current state and append the result, retrying on concurrent writers."""
+        """Decide on the current state and append the plan's events and their reactions' in one go.
+
+        On a concurrent writer the whole decision is taken again on the new state. Domain errors raised by
+        `decide` propagate with nothing stored.
+        """
         for attempt in range(1, MAX_ATTEMPTS + 1):
             state = await self.load(conference_id)
-            decided = list(decide(state))
+            plan = with_reactions(state, decide(state))
+            decided = plan.events
             after = state
             for event in decided:
                 after = evolve(after, event)
@@ -73,6 +80,6 @@ class ConferenceRepository:
                 log.debug("conference.append.conflict", conference_id=conference_id, attempt=attempt)
                 continue
             if result.duplicate:
-                return Change(state=state, events=[], duplicate=True)
-            return Change(state=after, events=result.events)
+                return Change(state=state, events=[], plan=Plan(), duplicate=True)
+            return Change(state=after, events=result.events, plan=plan)
         raise ConcurrencyError(conference_id, -1, -1)

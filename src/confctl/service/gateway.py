@@ -10,6 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+# Every way into a conference (TwiML and CreateParticipant) subscribes to the same events: Twilio keeps the
+# first participant's settings, so they must never differ (API.md §2).
+CONFERENCE_STATUS_EVENTS = ("start", "end", "join", "leave", "mute", "hold", "modify")
+
 
 class TwilioError(Exception):
     """Twilio answered and refused the request (4xx/5xx with Twilio's error body)."""

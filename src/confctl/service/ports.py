@@ -139,6 +139,10 @@ class ReadModel(Protocol):
         """The conference with this Twilio ConferenceSid."""
         ...
 
+    async def stream_for_transfer(self, transfer_id: str) -> str | None:
+        """The conference a transfer belongs to."""
+        ...
+
     async def rebuild(self, project: Projector) -> int:
         """Replace the whole projection with `project(every event)`, atomically; returns the row count."""
         ...

@@ -32,17 +32,18 @@ def participant_document(conference: Conference, p: Participant) -> dict[str, An
     }
 
 
-def transfer_document(conference_id: str, t: Transfer) -> dict[str, Any]:
+def transfer_document(conference: Conference, t: Transfer) -> dict[str, Any]:
     """API.md §4 `Transfer`."""
+    target = conference.find(t.target_label)
     return {
         "id": t.id,
-        "conference_id": conference_id,
+        "conference_id": conference.id,
         "kind": t.kind,
         "state": t.state,
         "from": t.from_label,
         "to": t.to,
         "target_label": t.target_label,
-        "target_call_sid": t.target_call_sid,
+        "target_call_sid": t.target_call_sid or (target.call_sid if target else None),
         "created_at": t.created_at,
         "ended_at": t.ended_at,
         "failure_reason": t.failure_reason,
@@ -72,7 +73,7 @@ def conference_document(conference: Conference) -> dict[str, Any]:
         if customer
         else None,
         "participants": [participant_document(conference, p) for p in conference.ordered_participants()],
-        "transfers": [transfer_document(conference.id, t) for t in conference.transfers],
+        "transfers": [transfer_document(conference, t) for t in conference.transfers],
         "recording": recording_document(conference),
         "version": conference.version,
     }

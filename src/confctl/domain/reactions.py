@@ -1,0 +1,58 @@
+"""Everything the domain does on its own when a fact is stored: transfers move, stray legs end.
+
+`with_reactions` extends a plan with the reactions to each of its events, so a fact and the decisions it
+triggers are stored in one append: a crash can never keep the one without the other.
+"""
+
+from __future__ import annotations
+
+from confctl.domain import command_events as ce
+from confctl.domain import events as ev
+from confctl.domain.effects import EndConference, HangUp, Plan
+from confctl.domain.evolve import evolve
+from confctl.domain.model import Conference
+from confctl.domain.transfers import react as transfer_reaction
+
+
+def _late_dial_of_an_ended_transfer(conference: Conference, event: ev.DomainEvent) -> Plan:
+    """Twilio answered a transfer's dial after the transfer was cancelled or failed: hang the leg up."""
+    if not isinstance(event, ce.ParticipantDialed):
+        return Plan()
+    ended = any(t.target_label == event.label and not t.is_active for t in conference.transfers)
+    leg = conference.by_call_sid(event.call_sid)
+    if ended and leg is not None and not leg.is_connected and leg.is_live:
+        return Plan(effects=[HangUp(event.label, event.call_sid)])
+    return Plan()
+
+
+def _only_supervisors_left(conference: Conference, event: ev.DomainEvent) -> Plan:
+    """Nobody stays on a call with nobody but supervisors in it."""
+    if not isinstance(event, ev.ParticipantLeft | ev.CallStatusChanged) or conference.status != "in-progress":
+        return Plan()
+    present = [p for p in conference.participants if p.is_connected]
+    if present and all(p.role == "supervisor" for p in present):
+        return Plan(effects=[EndConference()])
+    return Plan()
+
+
+def react(conference: Conference, event: ev.DomainEvent) -> Plan:
+    """The reactions to one stored event (`conference` is the state after it)."""
+    return (transfer_reaction(conference, event) + _late_dial_of_an_ended_transfer(conference, event)
+            + _only_supervisors_left(conference, event))
+
+
+def with_reactions(conference: Conference, plan: Plan) -> Plan:
+    """`plan` followed by the reactions its events trigger, and theirs, in order."""
+    events = list(plan.events)
+    effects = list(plan.effects)
+    transfer_id = plan.transfer_id
+    state = conference
+    i = 0
+    while i < len(events):
+        state = evolve(state, events[i])
+        reaction = react(state, events[i])
+        events.extend(reaction.events)
+        effects.extend(reaction.effects)
+        transfer_id = transfer_id or reaction.transfer_id
+        i += 1
+    return Plan(events=events, effects=effects, transfer_id=transfer_id)

@@ -1,0 +1,144 @@
+"""The control commands of API.md §3: one handler each. Load, decide (preconditions first), store the
+intent with its reactions, then drive Twilio through the effects and store each outcome.
+
+Two commands racing on one conference are serialized by the stream's version: the loser re-decides on the
+new state (and, for a second transfer, gets transfer_in_progress).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from confctl.domain import commands as cmd
+from confctl.domain import errors as de
+from confctl.domain import transfers as tr
+from confctl.domain.effects import Plan
+from confctl.domain.model import Conference
+from confctl.service.conferences import Change, ConferenceRepository
+from confctl.service.effects import EffectRunner
+from confctl.service.gateway import TwilioGateway
+from confctl.service.ports import Clock, ReadModel
+from confctl.service.projection import conference_document, participant_document, recording_document, transfer_document
+from confctl.service.sync import synchronize
+
+
+class ControlService:
+    """Participants, hold and mute, supervision, transfers, recording, end and sync."""
+
+    def __init__(self, conferences: ConferenceRepository, read_model: ReadModel, gateway: TwilioGateway,
+                 effects: EffectRunner, clock: Clock) -> None:
+        self.conferences = conferences
+        self.read_model = read_model
+        self.gateway = gateway
+        self.effects = effects
+        self.clock = clock
+
+    def _now(self) -> str:
+        return self.clock.now().isoformat()
+
+    async def _run(self, conference_id: str, decide: Callable[[Conference], Plan], actor: str,
+                   command: str) -> Change:
+        metadata = {"actor": actor, "causation": command}
+        change = await self.conferences.change(conference_id, decide, metadata=metadata)
+        await self.effects.perform(conference_id, change.plan, metadata, raise_errors=True)
+        return change
+
+    async def add_participant(self, conference_id: str, command: cmd.AddParticipant, actor: str) -> dict[str, Any]:
+        """Dial an agent, external party or supervisor into the conference."""
+        labels: list[str] = []
+
+        def decide(state: Conference) -> Plan:
+            plan, label = cmd.plan_add(state, command, self._now())
+            labels[:] = [label]
+            return plan
+
+        await self._run(conference_id, decide, actor, "add_participant")
+        return await self.participant(conference_id, labels[0])
+
+    async def participant(self, conference_id: str, ref: str) -> dict[str, Any]:
+        """One participant's document."""
+        state = await self._existing(conference_id)
+        return participant_document(state, cmd.participant(state, ref))
+
+    async def change_participant(self, conference_id: str, ref: str, command: cmd.ChangeParticipant,
+                                 actor: str, default_hold_url: str | None) -> dict[str, Any]:
+        """Hold / unhold, mute / unmute, or switch a supervisor between monitor, coach and barge."""
+        labels: list[str] = []
+
+        def decide(state: Conference) -> Plan:
+            plan = cmd.plan_change(state, ref, command, self._now(), default_hold_url)
+            labels[:] = [cmd.participant(state, ref).label]
+            return plan
+
+        change = await self._run(conference_id, decide, actor, "change_participant")
+        call_sid = cmd.participant(change.state, labels[0]).call_sid
+        return await self.participant(conference_id, call_sid or labels[0])
+
+    async def remove_participant(self, conference_id: str, ref: str, actor: str) -> None:
+        """That leg leaves."""
+        await self._run(conference_id, lambda s: cmd.plan_remove(s, ref, self._now()), actor, "remove_participant")
+
+    async def end_conference(self, conference_id: str, actor: str) -> None:
+        """Every leg ends."""
+        await self._run(conference_id, lambda s: cmd.plan_end(s, self._now()), actor, "end_conference")
+
+    async def recording(self, conference_id: str, action: str, pause_behavior: str | None,
+                        actor: str) -> dict[str, Any]:
+        """Pause, resume or stop the recording."""
+        await self._run(conference_id, lambda s: cmd.plan_recording(s, action, pause_behavior, self._now()),
+                        actor, f"recording_{action}")
+        document = recording_document(await self.conferences.load(conference_id))
+        assert document is not None
+        return document
+
+    async def start_transfer(self, conference_id: str, command: tr.StartTransfer, actor: str,
+                             hold_url: str | None) -> dict[str, Any]:
+        """Start a warm or cold transfer."""
+        transfer_id = "TR" + uuid.uuid4().hex
+        await self._run(conference_id, lambda s: tr.plan_transfer(s, command, transfer_id, self._now(), hold_url),
+                        actor, "start_transfer")
+        return await self.transfer(transfer_id)
+
+    async def _conference_of_transfer(self, transfer_id: str) -> str:
+        conference_id = await self.read_model.stream_for_transfer(transfer_id)
+        if conference_id is None:
+            raise de.TransferNotFound(f"no transfer {transfer_id!r}")
+        return conference_id
+
+    async def transfer(self, transfer_id: str) -> dict[str, Any]:
+        """One transfer's document."""
+        conference_id = await self._conference_of_transfer(transfer_id)
+        state = await self.conferences.load(conference_id)
+        transfer = state.transfer(transfer_id)
+        if transfer is None:
+            raise de.TransferNotFound(f"no transfer {transfer_id!r}")
+        return transfer_document(state, transfer)
+
+    async def complete_transfer(self, transfer_id: str, actor: str) -> dict[str, Any]:
+        """Warm transfer, consulting: hand the customer over."""
+        conference_id = await self._conference_of_transfer(transfer_id)
+        await self._run(conference_id, lambda s: tr.plan_complete(s, transfer_id, self._now()), actor,
+                        "complete_transfer")
+        return await self.transfer(transfer_id)
+
+    async def cancel_transfer(self, transfer_id: str, actor: str) -> dict[str, Any]:
+        """End the target leg; the customer comes back to `from`."""
+        conference_id = await self._conference_of_transfer(transfer_id)
+        await self._run(conference_id, lambda s: tr.plan_cancel(s, transfer_id, self._now()), actor,
+                        "cancel_transfer")
+        return await self.transfer(transfer_id)
+
+    async def sync(self, conference_id: str, actor: str) -> dict[str, Any]:
+        """Re-read Twilio and record every difference as a correction."""
+        state = await self._existing(conference_id)
+        corrections = await synchronize(self.conferences, self.gateway, state, actor, self._now())
+        return {"conference": conference_document(await self.conferences.load(conference_id)),
+                "corrections": corrections}
+
+    async def _existing(self, conference_id: str) -> Conference:
+        state = await self.conferences.load(conference_id)
+        if not state.exists:
+            raise de.ConferenceNotFound(f"no conference {conference_id!r}")
+        return state

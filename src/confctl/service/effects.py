@@ -1,0 +1,181 @@
+"""Performing a plan's effects on Twilio, one by one, storing each outcome as an event.
+
+The intent is already stored when an effect runs; its outcome (Twilio's answer or refusal) is stored
+after, and the domain's reactions to that outcome run in turn. The first failure stops the plan: what was
+not done is not guessed at, and a transfer whose step failed is marked failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import structlog
+
+from confctl.domain import command_events as ce
+from confctl.domain import effects as fx
+from confctl.domain.effects import Plan
+from confctl.domain.events import DomainEvent, ParticipantFlags
+from confctl.domain.model import Conference
+from confctl.service.conferences import ConferenceRepository
+from confctl.service.gateway import (
+    CONFERENCE_STATUS_EVENTS,
+    DialRequest,
+    ParticipantSnapshot,
+    ParticipantUpdate,
+    TwilioError,
+    TwilioGateway,
+    TwilioUnavailable,
+)
+from confctl.service.ports import Clock
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CallSettings:
+    """What every dialed leg needs: our public URL for callbacks, caller ID, music."""
+
+    public_url: str
+    caller_id: str
+    hold_music_url: str | None = None
+    wait_url: str | None = None
+    record: bool = False
+
+
+class EffectRunner:
+    """Performs effects through the TwilioGateway and stores their outcomes."""
+
+    def __init__(self, conferences: ConferenceRepository, gateway: TwilioGateway, clock: Clock,
+                 settings: CallSettings) -> None:
+        self.conferences = conferences
+        self.gateway = gateway
+        self.clock = clock
+        self.settings = settings
+
+    def now(self) -> str:
+        return self.clock.now().isoformat()
+
+    async def perform(self, conference_id: str, plan: Plan, metadata: Mapping[str, Any], *,
+                      raise_errors: bool) -> None:
+        """Run the plan's effects in order; on failure store it, and raise it if `raise_errors`."""
+        for effect in plan.effects:
+            try:
+                outcome = await self._one(conference_id, effect)
+            except (TwilioError, TwilioUnavailable) as exc:
+                await self._failed(conference_id, plan, effect, exc, metadata)
+                if raise_errors:
+                    raise
+                log.warning("twilio.effect.failed", conference_id=conference_id, effect=type(effect).__name__,
+                            error=str(exc))
+                return
+            change = await self.conferences.change(conference_id, _just(outcome), metadata=metadata)
+            if change.plan.effects:
+                await self.perform(conference_id, Plan(effects=change.plan.effects), metadata, raise_errors=False)
+
+    async def _failed(self, conference_id: str, plan: Plan, effect: fx.Effect, exc: Exception,
+                      metadata: Mapping[str, Any]) -> None:
+        code = exc.code if isinstance(exc, TwilioError) else None
+        reason = exc.message if isinstance(exc, TwilioError) else f"twilio unavailable: {exc}"
+        at = self.now()
+
+        def decide(state: Conference) -> Plan:
+            events: list[DomainEvent] = []
+            if isinstance(effect, fx.Dial):
+                events.append(ce.ParticipantDialFailed(label=effect.label, reason=reason, at=at, twilio_code=code))
+            else:
+                events.append(ce.CommandFailed(command=_name(effect), target=getattr(effect, "label", None),
+                                               reason=reason, at=at, twilio_code=code))
+            transfer = state.transfer(plan.transfer_id) if plan.transfer_id else None
+            if transfer is not None and transfer.is_active and not isinstance(effect, fx.Dial):
+                events.append(ce.TransferFailed(transfer_id=transfer.id, at=at, reason=f"twilio_error: {reason}"))
+            return Plan(events=events)
+
+        change = await self.conferences.change(conference_id, decide, metadata=metadata)
+        if change.plan.effects:  # e.g. a failed warm transfer takes the customer off hold
+            await self.perform(conference_id, Plan(effects=change.plan.effects), metadata, raise_errors=False)
+
+    async def _conference_ref(self, conference_id: str, *, sid_required: bool) -> str:
+        """The ConferenceSid Twilio wants in its paths (CreateParticipant also takes the FriendlyName)."""
+        state = await self.conferences.load(conference_id)
+        if state.twilio_sid:
+            return state.twilio_sid
+        if not sid_required:
+            return conference_id
+        found = await self.gateway.find_conference(conference_id)
+        if found is None:
+            raise TwilioError(404, 20404, f"Twilio has no conference named {conference_id}")
+        return found.sid
+
+    def dial_request(self, conference_id: str, dial: fx.Dial) -> DialRequest:
+        """Twilio's CreateParticipant for a Dial effect: the same callbacks as every other way in."""
+        base = self.settings.public_url
+        query = urlencode({"conference_id": conference_id, "label": dial.label})
+        return DialRequest(
+            from_=self.settings.caller_id,
+            to=dial.to,
+            label=dial.label,
+            status_callback=f"{base}/twilio/call-status?{query}",
+            conference_status_callback=f"{base}/twilio/conference-status",
+            conference_status_callback_events=CONFERENCE_STATUS_EVENTS,
+            timeout_s=dial.timeout_s,
+            muted=dial.muted,
+            coaching=dial.coaching,
+            call_sid_to_coach=dial.call_sid_to_coach,
+            end_conference_on_exit=dial.end_conference_on_exit,
+            wait_url=self.settings.wait_url,
+        )
+
+    async def _one(self, conference_id: str, effect: fx.Effect) -> DomainEvent:
+        at = self.now()
+        match effect:
+            case fx.Dial():
+                ref = await self._conference_ref(conference_id, sid_required=False)
+                snapshot = await self.gateway.create_participant(ref, self.dial_request(conference_id, effect))
+                return ce.ParticipantDialed(label=effect.label, call_sid=snapshot.call_sid, at=at)
+            case fx.Update():
+                sid = await self._conference_ref(conference_id, sid_required=True)
+                snapshot = await self.gateway.update_participant(sid, effect.call_sid, ParticipantUpdate(
+                    muted=effect.muted, hold=effect.hold, hold_url=effect.hold_url, coaching=effect.coaching,
+                    call_sid_to_coach=effect.call_sid_to_coach, end_conference_on_exit=effect.end_conference_on_exit,
+                ))
+                state = await self.conferences.load(conference_id)
+                return _updated(effect.label, snapshot, state.last_sequence, at)
+            case fx.Kick():
+                sid = await self._conference_ref(conference_id, sid_required=True)
+                await self.gateway.remove_participant(sid, effect.call_sid)
+                return ce.CommandSucceeded(command="kick", target=effect.label, at=at)
+            case fx.HangUp():
+                await self.gateway.hang_up_call(effect.call_sid)
+                return ce.CommandSucceeded(command="hang_up", target=effect.label, at=at)
+            case fx.EndConference():
+                sid = await self._conference_ref(conference_id, sid_required=True)
+                await self.gateway.end_conference(sid)
+                return ce.CommandSucceeded(command="end_conference", target=None, at=at)
+            case fx.UpdateRecording():
+                sid = await self._conference_ref(conference_id, sid_required=True)
+                recording = await self.gateway.update_recording(
+                    sid, effect.recording_sid, effect.status,  # type: ignore[arg-type]
+                    effect.pause_behavior,  # type: ignore[arg-type]
+                )
+                return ce.RecordingUpdated(recording_sid=recording.sid, status=recording.status, at=at)
+        raise TypeError(f"unknown effect {effect!r}")  # pragma: no cover
+
+
+def _just(event: DomainEvent) -> Callable[[Conference], Plan]:
+    """A decision that stores one outcome (and whatever the domain does about it)."""
+    return lambda _state: Plan(events=[event])
+
+
+def _updated(label: str, p: ParticipantSnapshot, after_sequence: int, at: str) -> ce.ParticipantUpdated:
+    flags = ParticipantFlags(muted=p.muted, hold=p.hold, coaching=p.coaching, call_sid_to_coach=p.call_sid_to_coach,
+                             end_conference_on_exit=p.end_conference_on_exit,
+                             start_conference_on_enter=p.start_conference_on_enter)
+    return ce.ParticipantUpdated(label=label, call_sid=p.call_sid, after_sequence=after_sequence, flags=flags, at=at)
+
+
+def _name(effect: fx.Effect) -> str:
+    return {fx.Update: "update_participant", fx.Kick: "kick", fx.HangUp: "hang_up",
+            fx.EndConference: "end_conference", fx.UpdateRecording: "update_recording"}.get(type(effect), "dial")

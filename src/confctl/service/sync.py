@@ -1,0 +1,70 @@
+"""`sync`: re-read a conference from Twilio and record every drift from our state as a correction event.
+
+This is how a crash between a command's intent and its outcome is repaired: from Twilio's facts, not guesses.
+"""
+
+from __future__ import annotations
+
+from confctl.domain import command_events as ce
+from confctl.domain.effects import Plan
+from confctl.domain.events import DomainEvent, ParticipantFlags
+from confctl.domain.model import Conference
+from confctl.service.conferences import ConferenceRepository
+from confctl.service.gateway import ConferenceSnapshot, ParticipantSnapshot, TwilioGateway
+
+
+def _flags(p: ParticipantSnapshot) -> ParticipantFlags:
+    return ParticipantFlags(muted=p.muted, hold=p.hold, coaching=p.coaching,
+                            call_sid_to_coach=p.call_sid_to_coach if p.coaching else None,
+                            end_conference_on_exit=p.end_conference_on_exit,
+                            start_conference_on_enter=p.start_conference_on_enter)
+
+
+def corrections(state: Conference, conference: ConferenceSnapshot | None,
+                live: list[ParticipantSnapshot], at: str) -> tuple[list[DomainEvent], list[str]]:
+    """The events that bring `state` in line with Twilio, and a sentence for each."""
+    events: list[DomainEvent] = []
+    notes: list[str] = []
+    twilio_status = conference.status if conference else "completed"
+    if twilio_status != state.status and not (twilio_status == "init" and state.status == "in-progress"):
+        events.append(ce.ConferenceCorrected(conference_sid=conference.sid if conference else None,
+                                             status=twilio_status, at=at))
+        notes.append(f"conference status {state.status} -> {twilio_status}")
+    present = {p.call_sid: p for p in live}
+    for ours in state.participants:
+        if ours.is_connected and ours.call_sid not in present:
+            events.append(ce.ParticipantCorrected(call_sid=ours.call_sid or "", label=ours.label, present=False,
+                                                  after_sequence=state.last_sequence, at=at))
+            notes.append(f"{ours.label} is no longer in the conference")
+    for sid, theirs in present.items():
+        ours_leg = state.by_call_sid(sid)
+        flags = _flags(theirs)
+        label = theirs.label or (ours_leg.label if ours_leg else sid)
+        if ours_leg is None or not ours_leg.is_connected:
+            notes.append(f"{label} is in the conference")
+        elif (ours_leg.muted, ours_leg.hold, ours_leg.coaching, ours_leg.end_conference_on_exit) != (
+                flags.muted, flags.hold, flags.coaching, flags.end_conference_on_exit):
+            notes.append(f"{label} flags muted={flags.muted} hold={flags.hold} coaching={flags.coaching} "
+                         f"end_on_exit={flags.end_conference_on_exit}")
+        else:
+            continue
+        events.append(ce.ParticipantCorrected(call_sid=sid, label=label, present=True,
+                                              after_sequence=state.last_sequence, at=at, flags=flags))
+    return events, notes
+
+
+async def synchronize(conferences: ConferenceRepository, gateway: TwilioGateway, state: Conference,
+                      actor: str, at: str) -> list[str]:
+    """Read Twilio, store the corrections (with their reactions), return what was corrected."""
+    snapshot = (await gateway.fetch_conference(state.twilio_sid) if state.twilio_sid
+                else await gateway.find_conference(state.id))
+    live = await gateway.list_participants(snapshot.sid) if snapshot and snapshot.status != "completed" else []
+    notes: list[str] = []
+
+    def decide(current: Conference) -> Plan:
+        events, found = corrections(current, snapshot, live, at)
+        notes[:] = found
+        return Plan(events=events)
+
+    await conferences.change(state.id, decide, metadata={"actor": actor, "causation": "sync"})
+    return notes
