@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -17,16 +16,18 @@ Store = MemoryEventStore | PostgresEventStore
 
 
 @pytest.fixture(params=["memory", "postgres"])
-async def store(request: pytest.FixtureRequest, engine: AsyncEngine) -> AsyncIterator[Store]:
+async def store(request: pytest.FixtureRequest, engine: AsyncEngine) -> Store:
     """Each contract test runs once per implementation."""
-    yield MemoryEventStore() if request.param == "memory" else PostgresEventStore(engine)
+    return MemoryEventStore() if request.param == "memory" else PostgresEventStore(engine)
 
 
 def new(kind: str, n: int = 0) -> NewEvent:
     return NewEvent(type=kind, data={"n": n, "text": "<&é>"}, metadata={"actor": "test"})
 
 
-def row(stream_id: str, version: int, created: int = 0, status: str = "init", sids: tuple[str, ...] = ()) -> ReadModelRow:
+def row(
+    stream_id: str, version: int, created: int = 0, status: str = "init", sids: tuple[str, ...] = ()
+) -> ReadModelRow:
     return ReadModelRow(
         stream_id=stream_id,
         status=status,
@@ -174,7 +175,8 @@ async def test_rebuild_replaces_the_read_model_from_the_log(store: Store) -> Non
         counts: dict[str, int] = {}
         for e in events:
             counts[e.stream_id] = counts.get(e.stream_id, 0) + 1
-        return [ReadModelRow(s, "init", datetime(2026, 1, 1, tzinfo=UTC), n, {"id": s, "n": n}) for s, n in counts.items()]
+        when = datetime(2026, 1, 1, tzinfo=UTC)
+        return [ReadModelRow(s, "init", when, n, {"id": s, "n": n}) for s, n in counts.items()]
 
     assert await store.rebuild(project) == 2
     assert await store.get_document("b") == {"id": "b", "n": 2}
