@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import deque
 from dataclasses import dataclass
 
 import httpx
@@ -12,7 +13,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from confctl.simulator.control import build_router
-from confctl.simulator.delivery import Delivery
+from confctl.simulator.delivery import LOG_LIMIT, Delivery
 from confctl.simulator.faults import Faults
 from confctl.simulator.model.clock import ScaledClock
 from confctl.simulator.model.world import World
@@ -58,7 +59,8 @@ class Simulator:
         self.faults = Faults()
         self.world = World(config.account_sid, ScaledClock(config.time_scale), random.Random(), config.default_ring_s)
         self.runtime = Runtime(self.world, config.auth_token, config.time_scale, self.http_client, self.faults)
-        self.requests: list[dict[str, object]] = []
+        # Every REST request, oldest first (bounded like the delivery log).
+        self.requests: deque[dict[str, object]] = deque(maxlen=LOG_LIMIT)
         self.app = self._build_app()
 
     @property

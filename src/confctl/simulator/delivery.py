@@ -25,6 +25,7 @@ log = structlog.get_logger(__name__)
 
 # Twilio caps every call-related HTTP request at 15 s.
 _REQUEST_TIMEOUT_S = 15.0
+LOG_LIMIT = 10_000
 
 FetchHandler = Callable[[Fetch, int | None, str], None]
 
@@ -49,7 +50,8 @@ class Delivery:
         self._worker: asyncio.Task[None] | None = None
         self._busy = False
         self._rest_inflight = 0
-        self.log: list[dict[str, object]] = []
+        # Bounded: `confctl dev` runs for hours; tests never come near the cap.
+        self.log: deque[dict[str, object]] = deque(maxlen=LOG_LIMIT)
 
     # --- the REST gate --------------------------------------------------------------------------------
 
