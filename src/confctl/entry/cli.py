@@ -78,6 +78,22 @@ def cmd_rebuild(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Drive a scripted call against a running dev stack."""
+    from confctl.entry.demo import DemoError, default_key, run_demo
+
+    key = args.key or default_key()
+    if not key:
+        print("no API key: pass --key, set CONFCTL_API_KEY, or start the stack with `confctl dev`", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(run_demo(args.url.rstrip("/"), args.simulator_url.rstrip("/"), key))
+    except DemoError as exc:
+        print(f"demo failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (one sub-command per process of API.md §1)."""
     parser = argparse.ArgumentParser(prog="confctl", description=__doc__)
@@ -92,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("rebuild-projections", help="rebuild the read model from the event log").set_defaults(
         func=cmd_rebuild
     )
+    from confctl.entry import cli_dev
+    cli_dev.add_commands(sub)
+    demo = sub.add_parser("demo", help="drive a scripted call against a running `confctl dev` stack")
+    demo.add_argument("--url", default="http://127.0.0.1:8000", help="confctl's URL")
+    demo.add_argument("--simulator-url", default="http://127.0.0.1:8010", help="the Twilio simulator's URL")
+    demo.add_argument("--key", default=None, help="API key (default: $CONFCTL_API_KEY or .confctl/dev.json)")
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 
