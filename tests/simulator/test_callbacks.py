@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from email.utils import parsedate_to_datetime
 
 import httpx
@@ -158,3 +159,36 @@ async def test_get_method_callbacks_carry_params_in_the_query(
     assert hook.signature_valid
     assert hook.params["x"] == "1"
     assert hook.params["CallStatus"] == "completed"
+
+
+async def test_cancel_while_queued_sends_no_call_callback(
+    client: httpx.AsyncClient, sim: Simulator, recorder: Recorder
+) -> None:
+    """A call canceled before it leaves the queue fires no status callback; canceled while ringing, one."""
+    queued = await client.post(
+        api("/Calls.json"),
+        data={"To": "client:q", "From": "+1", "Twiml": "<Response/>", "StatusCallback": f"{HOOKS}/cs"},
+    )
+    await client.post(api(f"/Calls/{queued.json()['sid']}.json"), data={"Status": "canceled"})
+    await client.put("/simulator/directory/client:r", json={"behavior": "no-answer"})
+    ringing = await client.post(
+        api("/Calls.json"),
+        data={
+            "To": "client:r",
+            "From": "+1",
+            "Twiml": "<Response/>",
+            "StatusCallback": f"{HOOKS}/cs",
+            "StatusCallbackEvent": "ringing completed",
+        },
+    )
+    for _ in range(1000):  # bounded wait for the leg to start ringing (it rings until its Timeout)
+        if (await client.get(api(f"/Calls/{ringing.json()['sid']}.json"))).json()["status"] == "ringing":
+            break
+        await asyncio.sleep(0.001)
+    await client.post(api(f"/Calls/{ringing.json()['sid']}.json"), data={"Status": "canceled"})
+    await sim.settle()
+    assert (await client.get(api(f"/Calls/{queued.json()['sid']}.json"))).json()["status"] == "canceled"
+    assert [(e["CallSid"], e["CallStatus"]) for e in recorder.at("/cs")] == [
+        (ringing.json()["sid"], "ringing"),
+        (ringing.json()["sid"], "canceled"),
+    ]

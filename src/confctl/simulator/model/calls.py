@@ -43,6 +43,8 @@ def finish(state: State, call: Call, status: str) -> None:
     """End the call in a final status; the `completed` event fires whatever that status is."""
     if call.ended:
         return
+    # Twilio: a call canceled while still queued fires no status callbacks at all.
+    silent = status == "canceled" and call.status == "queued"
     call.status = status
     call.date_updated = call.end_time = state.now()
     call.ended_at = state.elapsed()
@@ -51,7 +53,8 @@ def finish(state: State, call: Call, status: str) -> None:
     call.program_id += 1  # pending TwiML timers and fetches of this call become stale
     state.emit(CancelTimer(ring_timer_key(call)))
     state.emit(CancelTimer(twiml_timer_key(call)))
-    _callback(state, call, "completed")
+    if not silent:
+        _callback(state, call, "completed")
 
 
 def duration_s(call: Call) -> int:
