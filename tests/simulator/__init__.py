@@ -1,0 +1,1 @@
+"""Tests of the Twilio simulator: its REST API against the spec, its model, callbacks and controls."""
