@@ -3,8 +3,9 @@
 `confctl dev` runs everything in one process and one event loop: the simulator and confctl are two
 uvicorn servers gathered together; confctl's lifespan starts the embedded PostgreSQL (data kept in
 `./.confctl/pgdata`), migrates it and stops it again. The servers' own signal capture is switched off:
-one handler stops both servers, so Ctrl-C (or SIGTERM) shuts down the whole system and a second Ctrl-C
-forces it.
+one handler stops both servers, so Ctrl-C (or SIGTERM) shuts down the whole system. Shutdown is bounded
+(open connections such as SSE streams get a few seconds), so a second Ctrl-C does not force it: uvicorn's
+forced exit would skip the app's shutdown and with it the database's.
 """
 
 from __future__ import annotations
@@ -112,14 +113,17 @@ async def serve_together(servers: list[tuple[_Server, socket.socket]], on_ready:
     loop = asyncio.get_running_loop()
     failed = False
 
-    def stop(force: bool = False) -> None:
+    def stop() -> None:
         for server, _ in servers:
-            if force and server.should_exit:
-                server.force_exit = True
             server.should_exit = True
 
+    def on_signal() -> None:
+        if any(server.should_exit for server, _ in servers):
+            print(f"confctl: stopping (open connections get up to {GRACEFUL_SHUTDOWN_S} s)", file=sys.stderr)
+        stop()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop, True)
+        loop.add_signal_handler(sig, on_signal)
 
     async def run(server: _Server, sock: socket.socket) -> None:
         nonlocal failed
