@@ -80,14 +80,17 @@ def cmd_rebuild(_: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Drive a scripted call against a running dev stack."""
-    from confctl.entry.demo import DemoError, default_key, run_demo
+    from confctl.entry.demo import DemoError, default_key, dev_defaults, run_demo
 
     key = args.key or default_key()
+    found = dev_defaults()
+    url = args.url or found.get("url", "http://127.0.0.1:8000")
+    simulator_url = args.simulator_url or found.get("simulator_url", "http://127.0.0.1:8010")
     if not key:
         print("no API key: pass --key, set CONFCTL_API_KEY, or start the stack with `confctl dev`", file=sys.stderr)
         return 2
     try:
-        asyncio.run(run_demo(args.url.rstrip("/"), args.simulator_url.rstrip("/"), key))
+        asyncio.run(run_demo(url.rstrip("/"), simulator_url.rstrip("/"), key))
     except DemoError as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1
@@ -111,8 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     from confctl.entry import cli_dev
     cli_dev.add_commands(sub)
     demo = sub.add_parser("demo", help="drive a scripted call against a running `confctl dev` stack")
-    demo.add_argument("--url", default="http://127.0.0.1:8000", help="confctl's URL")
-    demo.add_argument("--simulator-url", default="http://127.0.0.1:8010", help="the Twilio simulator's URL")
+    demo.add_argument("--url", default=None, help="confctl's URL (default: the running `confctl dev`, else :8000)")
+    demo.add_argument("--simulator-url", default=None,
+                      help="the simulator's URL (default: the dev stack's, else :8010)")
     demo.add_argument("--key", default=None, help="API key (default: $CONFCTL_API_KEY or .confctl/dev.json)")
     demo.set_defaults(func=cmd_demo)
     return parser

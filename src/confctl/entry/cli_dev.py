@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
 import signal
@@ -219,6 +220,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     app = create_app(settings, gateway=gateway)
 
     def ready() -> None:
+        write_dev_credentials(settings, sim_url)
         print(banner(settings, sim_url, keys if invented_keys else None), flush=True)
 
     async def main() -> int:
@@ -229,6 +231,16 @@ def cmd_dev(args: argparse.Namespace) -> int:
             await gateway.aclose()
 
     return asyncio.run(main())
+
+
+def write_dev_credentials(settings: Settings, sim_url: str) -> None:
+    """Leave the URLs and a full-scope key in .confctl/dev.json (mode 0600) for `confctl demo`."""
+    key = next((k for k in settings.api_keys if set(ALL_SCOPES) <= set(k.scopes)), None)
+    path = settings.data_dir / "dev.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.write_text(json.dumps({"url": settings.public_url, "simulator_url": sim_url,
+                                "api_key": key.key if key else None}))
 
 
 def banner(settings: Settings, sim_url: str, invented_keys: list[ApiKey] | None) -> str:
@@ -256,6 +268,9 @@ def banner(settings: Settings, sim_url: str, invented_keys: list[ApiKey] | None)
         f"  curl -X POST {sim_url}/simulator/calls -H 'Content-Type: application/json' "
         '-d \'{"from": "+15551230001", "to": "+15559990000"}\'',
         f"  curl -H 'Authorization: Bearer {bearer}' {api}/v1/conferences",
+        "",
+        "Or watch a whole scripted call (agent, hold, transfers, coaching) in another terminal:",
+        "  .venv/bin/confctl demo",
         "",
     ]
     return "\n".join(lines)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -23,14 +24,18 @@ class DemoError(Exception):
     """The demo could not go on (stack not running, a step timed out, an API error)."""
 
 
+def dev_defaults() -> dict[str, str]:
+    """What the running `confctl dev` wrote to .confctl/dev.json (URLs and a key), if anything."""
+    try:
+        found: dict[str, str] = json.loads(DEV_CREDENTIALS.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in found.items() if isinstance(v, str)}
+
+
 def default_key() -> str | None:
     """The API key: $CONFCTL_API_KEY, else the one `confctl dev` wrote to .confctl/dev.json."""
-    if os.environ.get("CONFCTL_API_KEY"):
-        return os.environ["CONFCTL_API_KEY"]
-    if DEV_CREDENTIALS.exists():
-        key: str | None = json.loads(DEV_CREDENTIALS.read_text()).get("api_key")
-        return key
-    return None
+    return os.environ.get("CONFCTL_API_KEY") or dev_defaults().get("api_key")
 
 
 class Demo:
@@ -52,9 +57,11 @@ class Demo:
     async def wait(self, what: str, ok: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
         deadline = time.monotonic() + 15.0
         while time.monotonic() < deadline:
-            conference: dict[str, Any] = await self.call("GET", f"/v1/conferences/{self.room}")
-            if ok(conference):
-                return conference
+            response = await self.api.get(f"/v1/conferences/{self.room}")
+            if response.status_code == 200:  # 404 until Twilio's voice request has reached confctl
+                conference: dict[str, Any] = response.json()
+                if ok(conference):
+                    return conference
             await asyncio.sleep(0.1)
         raise DemoError(f"timed out waiting for {what}")
 
@@ -139,6 +146,7 @@ class Demo:
 
 async def run_demo(url: str, simulator_url: str, key: str) -> None:
     """Run the demo against the given stack."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would drown the timeline
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as api, \
             httpx.AsyncClient(base_url=simulator_url, timeout=10) as sim:
