@@ -222,8 +222,13 @@ def normalized(audibility: dict[str, Any]) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def build_stack(engine: AsyncEngine, *, sim_auth_token: str = AUTH_TOKEN) -> AsyncIterator[Stack]:
-    """confctl on `engine` and a simulator calling it; `sim_auth_token` other than confctl's forges signatures."""
+async def build_stack(
+    engine: AsyncEngine, *, sim_auth_token: str = AUTH_TOKEN, **overrides: Any
+) -> AsyncIterator[Stack]:
+    """confctl on `engine` and a simulator calling it; `sim_auth_token` other than confctl's forges signatures.
+
+    `overrides` change confctl's settings (for example `record=True`).
+    """
     confctl = LateApp()
     hooks = httpx.AsyncClient(transport=httpx.ASGITransport(app=confctl), base_url=PUBLIC_URL)
     simulator = create_simulator(
@@ -231,7 +236,7 @@ async def build_stack(engine: AsyncEngine, *, sim_auth_token: str = AUTH_TOKEN) 
     )
     gateway_http = sdk_http(simulator.app)
     gateway = SdkTwilioGateway(ACCOUNT_SID, AUTH_TOKEN, http_client=gateway_http)
-    app = create_app(settings(), engine=engine, gateway=gateway)
+    app = create_app(settings().model_copy(update=overrides), engine=engine, gateway=gateway)
     confctl.app = app
     admin = {"Authorization": f"Bearer {KEYS['admin']}"}
     api = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PUBLIC_URL, headers=admin)

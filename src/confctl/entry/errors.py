@@ -29,6 +29,7 @@ DOMAIN_STATUS: dict[type[de.DomainError], int] = {
     de.CoachTargetNotConnected: 409,
     de.NotASupervisor: 422,
     de.InvalidAddress: 422,
+    de.InvalidRequest: 422,
 }
 
 
