@@ -19,8 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from confctl.adapters.database import create_engine, migrate
 from confctl.adapters.embedded_pg import EmbeddedPostgres
 
-os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
-
 TABLES = ("events", "dedupe_keys", "conferences", "call_legs", "idempotency_keys")
 
 

