@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from confctl.domain import commands as cmd
@@ -54,8 +55,12 @@ class ControlService:
             labels[:] = [label]
             return plan
 
-        await self._run(conference_id, decide, actor, "add_participant")
-        return await self.participant(conference_id, labels[0])
+        accepted = await self._run(conference_id, decide, actor, "add_participant")
+        # The answer is the leg as accepted (status `dialing`), with the CallSid Twilio gave it; what happened
+        # since (ringing, joined) is on the event stream, so the answer does not depend on callback timing.
+        leg = cmd.participant(accepted.state, labels[0])
+        now = cmd.participant(await self.conferences.load(conference_id), labels[0])
+        return participant_document(accepted.state, replace(leg, call_sid=now.call_sid))
 
     async def participant(self, conference_id: str, ref: str) -> dict[str, Any]:
         """One participant's document."""
@@ -97,9 +102,13 @@ class ControlService:
                              hold_url: str | None) -> dict[str, Any]:
         """Start a warm or cold transfer."""
         transfer_id = "TR" + uuid.uuid4().hex
-        await self._run(conference_id, lambda s: tr.plan_transfer(s, command, transfer_id, self._now(), hold_url),
-                        actor, "start_transfer")
-        return await self.transfer(transfer_id)
+        accepted = await self._run(conference_id, lambda s: tr.plan_transfer(s, command, transfer_id, self._now(),
+                                                                              hold_url), actor, "start_transfer")
+        # As accepted (`dialing`), with the target's CallSid once Twilio gave it; progress is on the events.
+        transfer = accepted.state.transfer(transfer_id)
+        assert transfer is not None
+        target = (await self.conferences.load(conference_id)).find(transfer.target_label)
+        return transfer_document(accepted.state, replace(transfer, target_call_sid=target.call_sid if target else None))
 
     async def _conference_of_transfer(self, transfer_id: str) -> str:
         conference_id = await self.read_model.stream_for_transfer(transfer_id)

@@ -137,12 +137,13 @@ class EffectRunner:
                 return ce.ParticipantDialed(label=effect.label, call_sid=snapshot.call_sid, at=at)
             case fx.Update():
                 sid = await self._conference_ref(conference_id, sid_required=True)
+                # Twilio's answer reflects every callback up to the one before the request, no later one.
+                before = (await self.conferences.load(conference_id)).last_sequence
                 snapshot = await self.gateway.update_participant(sid, effect.call_sid, ParticipantUpdate(
                     muted=effect.muted, hold=effect.hold, hold_url=effect.hold_url, coaching=effect.coaching,
                     call_sid_to_coach=effect.call_sid_to_coach, end_conference_on_exit=effect.end_conference_on_exit,
                 ))
-                state = await self.conferences.load(conference_id)
-                return _updated(effect.label, snapshot, state.last_sequence, at)
+                return _updated(effect.label, snapshot, before, at)
             case fx.Kick():
                 sid = await self._conference_ref(conference_id, sid_required=True)
                 await self.gateway.remove_participant(sid, effect.call_sid)
