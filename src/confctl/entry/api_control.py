@@ -16,7 +16,7 @@ from confctl.entry.container import Container
 from confctl.entry.errors import ApiProblem
 from confctl.entry.idempotency import idempotent
 from confctl.entry.settings import ApiKey
-from confctl.service.control import ControlService
+from confctl.service.control import ControlService, participant_query, transfer_query
 
 router = APIRouter(prefix="/v1", tags=["control"])
 Key = Annotated[ApiKey, Depends(authenticate)]
@@ -61,7 +61,8 @@ async def add_participant(request: Request, conference_id: str, body: schemas.Ad
 async def get_participant(request: Request, conference_id: str, participant: str, key: Key) -> dict[str, Any]:
     """The participant, live or past."""
     check_scope(key, "read")
-    return await _control(request).participant(conference_id, participant)
+    container: Container = request.app.state.container
+    return await participant_query(container.conferences, conference_id, participant)
 
 
 @router.patch("/conferences/{conference_id}/participants/{participant}", operation_id="changeParticipant",
@@ -136,7 +137,8 @@ async def start_transfer(request: Request, conference_id: str, key: Key,
 async def get_transfer(request: Request, transfer_id: str, key: Key) -> dict[str, Any]:
     """The transfer and its state."""
     check_scope(key, "read")
-    return await _control(request).transfer(transfer_id)
+    container: Container = request.app.state.container
+    return await transfer_query(container.conferences, container.read_model, transfer_id)
 
 
 @router.post("/transfers/{transfer_id}/complete", operation_id="completeTransfer",

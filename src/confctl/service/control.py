@@ -64,8 +64,7 @@ class ControlService:
 
     async def participant(self, conference_id: str, ref: str) -> dict[str, Any]:
         """One participant's document."""
-        state = await self._existing(conference_id)
-        return participant_document(state, cmd.participant(state, ref))
+        return await participant_query(self.conferences, conference_id, ref)
 
     async def change_participant(self, conference_id: str, ref: str, command: cmd.ChangeParticipant,
                                  actor: str, default_hold_url: str | None) -> dict[str, Any]:
@@ -111,19 +110,11 @@ class ControlService:
         return transfer_document(accepted.state, replace(transfer, target_call_sid=target.call_sid if target else None))
 
     async def _conference_of_transfer(self, transfer_id: str) -> str:
-        conference_id = await self.read_model.stream_for_transfer(transfer_id)
-        if conference_id is None:
-            raise de.TransferNotFound(f"no transfer {transfer_id!r}")
-        return conference_id
+        return await conference_of_transfer(self.read_model, transfer_id)
 
     async def transfer(self, transfer_id: str) -> dict[str, Any]:
         """One transfer's document."""
-        conference_id = await self._conference_of_transfer(transfer_id)
-        state = await self.conferences.load(conference_id)
-        transfer = state.transfer(transfer_id)
-        if transfer is None:
-            raise de.TransferNotFound(f"no transfer {transfer_id!r}")
-        return transfer_document(state, transfer)
+        return await transfer_query(self.conferences, self.read_model, transfer_id)
 
     async def complete_transfer(self, transfer_id: str, actor: str) -> dict[str, Any]:
         """Warm transfer, consulting: hand the customer over."""
@@ -147,7 +138,38 @@ class ControlService:
                 "corrections": corrections}
 
     async def _existing(self, conference_id: str) -> Conference:
-        state = await self.conferences.load(conference_id)
-        if not state.exists:
-            raise de.ConferenceNotFound(f"no conference {conference_id!r}")
-        return state
+        return await existing(self.conferences, conference_id)
+
+
+# Queries need no Twilio: the read endpoints use them directly.
+
+
+async def existing(conferences: ConferenceRepository, conference_id: str) -> Conference:
+    """The conference's state, or ConferenceNotFound."""
+    state = await conferences.load(conference_id)
+    if not state.exists:
+        raise de.ConferenceNotFound(f"no conference {conference_id!r}")
+    return state
+
+
+async def participant_query(conferences: ConferenceRepository, conference_id: str, ref: str) -> dict[str, Any]:
+    """One participant's document, by label or CallSid."""
+    state = await existing(conferences, conference_id)
+    return participant_document(state, cmd.participant(state, ref))
+
+
+async def conference_of_transfer(read_model: ReadModel, transfer_id: str) -> str:
+    """The conference a transfer belongs to, or TransferNotFound."""
+    conference_id = await read_model.stream_for_transfer(transfer_id)
+    if conference_id is None:
+        raise de.TransferNotFound(f"no transfer {transfer_id!r}")
+    return conference_id
+
+
+async def transfer_query(conferences: ConferenceRepository, read_model: ReadModel, transfer_id: str) -> dict[str, Any]:
+    """One transfer's document."""
+    state = await conferences.load(await conference_of_transfer(read_model, transfer_id))
+    transfer = state.transfer(transfer_id)
+    if transfer is None:
+        raise de.TransferNotFound(f"no transfer {transfer_id!r}")
+    return transfer_document(state, transfer)
