@@ -163,3 +163,21 @@ def test_cold_transfer_failure_uses_fallback_then_leaves_customer_on_hold() -> N
     assert second.effects == []
     final = apply(state, second.events)
     assert replace(final.transfers[0]).state == "failed"
+
+
+def test_transfer_puts_every_legs_end_on_exit_right_before_holding() -> None:
+    """Legs that joined elsewhere with end-on-exit set get it cleared, and the customer gets it set, before the hold."""
+    state = fold("room-CA1", [
+        joined("CA1", "customer", 1),
+        joined("CA2", "agent-a", 2, end_conference_on_exit=True),
+        joined("CA5", "agent-helper", 3, end_conference_on_exit=True),
+        ev.ConferenceStarted(conference_sid=CF, sequence=4, at=AT),
+    ])
+    plan = tr.plan_transfer(state, tr.StartTransfer(kind="warm", from_label="agent-a", to="client:b"), "TR1", AT,
+                            None)
+    assert plan.effects[:4] == [
+        Update("customer", "CA1", end_conference_on_exit=True),
+        Update("agent-a", "CA2", end_conference_on_exit=False),
+        Update("agent-helper", "CA5", end_conference_on_exit=False),
+        Update("customer", "CA1", hold=True),
+    ]

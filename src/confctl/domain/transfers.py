@@ -75,7 +75,10 @@ def plan_transfer(conference: Conference, cmd: StartTransfer, transfer_id: str, 
                              target_label=label, target_role=cmd.target_role, at=at, fallback_to=cmd.fallback_to),
         ce.ParticipantDialRequested(label=label, role=cmd.target_role, to=cmd.to, at=at, transfer_id=transfer_id),
     ]
-    effects: list[Effect] = [fix for fix in (end_on_exit_fix(customer), end_on_exit_fix(source)) if fix]
+    # Every leg gets its policy flag before the customer is held: an agent that joined elsewhere with
+    # end-on-exit set must not end the customer's call by leaving mid-transfer.
+    legs = [customer, source, *(p for p in conference.participants if p.is_connected and p not in (customer, source))]
+    effects: list[Effect] = [fix for fix in map(end_on_exit_fix, legs) if fix]
     if not customer.hold:
         effects.append(Update(customer.label, customer.call_sid, hold=True, hold_url=hold_url))
     if cmd.kind == "cold":
