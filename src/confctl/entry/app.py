@@ -8,6 +8,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,6 +29,8 @@ from confctl.service.control import ControlService
 from confctl.service.effects import CallSettings, EffectRunner
 from confctl.service.gateway import TwilioGateway
 from confctl.service.ports import Clock
+
+log = structlog.get_logger(__name__)
 
 DESCRIPTION = """
 Conference-call control for contact centers on Twilio.
@@ -102,6 +105,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not settings.api_keys:
+            log.warning("auth.no_api_keys", hint="set CONFCTL_API_KEYS: every /v1 request is refused with 401")
         async with AsyncExitStack() as stack:
             if engine is None:
                 db = await stack.enter_async_context(_database(settings))
