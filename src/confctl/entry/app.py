@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from confctl import __version__
 from confctl.adapters.database import at_head, create_engine, migrate
 from confctl.adapters.embedded_pg import EmbeddedPostgres
-from confctl.adapters.pg_store import PostgresEventStore
 from confctl.adapters.signature import SignatureChecker
 from confctl.adapters.twilio_gateway import SdkTwilioGateway
-from confctl.entry import api_control, api_read, errors, webhooks
+from confctl.entry import api_control, api_read, docs, errors, metrics, webhooks
 from confctl.entry.container import Container, SystemClock
+from confctl.entry.metrics import MeteredEventStore, metered_gateway
 from confctl.entry.schemas import Health
 from confctl.entry.settings import Settings
 from confctl.service.callbacks import CallbackService
@@ -45,11 +45,12 @@ def build_container(
     settings: Settings, engine: AsyncEngine, gateway: TwilioGateway | None, clock: Clock | None = None
 ) -> Container:
     """Wire stores and services over one engine."""
-    store = PostgresEventStore(engine)
+    store = MeteredEventStore(engine)  # the PostgreSQL store, counting Twilio callbacks for /metrics
     conferences = ConferenceRepository(store)
     clock = clock or SystemClock()
     effects = control = None
     if gateway is not None:
+        gateway = metered_gateway(gateway)
         call_settings = CallSettings(public_url=settings.public_url, caller_id=settings.caller_id,
                                      hold_music_url=settings.hold_music_url, wait_url=settings.wait_url,
                                      record=settings.record)
@@ -124,11 +125,13 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by docs.install from local files; ReDoc would need a CDN
+        redoc_url=None,
         openapi_tags=[
             {"name": "conferences", "description": "Conferences, their history and who hears whom."},
             {"name": "control", "description": "Participants, hold and mute, supervision, transfers, recording."},
             {"name": "twilio webhooks", "description": "Signed callbacks from Twilio (not for frontends)."},
-            {"name": "operations", "description": "Health and readiness."},
+            {"name": "operations", "description": "Health, readiness and metrics."},
         ],
     )
     app.state.settings = settings
@@ -139,6 +142,8 @@ def create_app(
     app.include_router(api_read.router)
     app.include_router(api_control.router)
     _operations(app)
+    metrics.install(app)
+    docs.install(app)
     return app
 
 

@@ -1,0 +1,158 @@
+"""Prometheus metrics: `GET /metrics`, HTTP requests, Twilio callbacks and REST calls, live subscribers.
+
+The metrics live in prometheus_client's default registry, as Prometheus expects of one process (which also
+brings its process and Python collectors); several apps in one process (the tests) add to the same counters.
+Counting happens at the edges, never inside the service layer: an ASGI middleware for HTTP, a store that
+counts the appends carrying a Twilio dedupe key (stored, or a repeat), and a gateway wrapper that counts
+each Twilio operation by outcome.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from confctl.adapters.pg_store import PostgresEventStore
+from confctl.service.gateway import TwilioError, TwilioGateway, TwilioUnavailable
+from confctl.service.ports import AppendResult, NewEvent, ReadModelRow
+
+HTTP_REQUESTS = Counter(
+    "confctl_http_requests_total", "HTTP requests answered, by route template, method and status.",
+    ["method", "route", "status"],
+)
+HTTP_DURATION = Histogram(
+    "confctl_http_request_duration_seconds", "Time to answer an HTTP request (SSE: the stream's whole life).",
+    ["method", "route"],
+)
+CALLBACKS = Counter(
+    "confctl_twilio_callbacks_total",
+    "Twilio webhooks: stored (new fact), duplicate (a repeat, nothing stored), rejected (bad signature), "
+    "invalid (a field missing).",
+    ["kind", "outcome"],
+)
+TWILIO_REQUESTS = Counter(
+    "confctl_twilio_requests_total",
+    "Twilio REST operations (retries included in one), by outcome: ok, twilio_error, unavailable, error.",
+    ["operation", "outcome"],
+)
+TWILIO_DURATION = Histogram(
+    "confctl_twilio_request_duration_seconds", "Time of one Twilio REST operation, retries included.",
+    ["operation"],
+)
+SSE_SUBSCRIBERS = Gauge(
+    "confctl_sse_subscribers", "Open live-update (SSE) streams, by feed: conference or all.", ["feed"],
+)
+
+# Dedupe keys start with the kind of callback they came from (entry/twilio_forms.py and the voice webhook).
+_KEY_KINDS = {"voice": "voice", "conference": "conference-status", "call": "call-status",
+              "recording": "recording-status"}
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request by its route template (never the raw path: ids would explode it)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # unless the app starts a response: an exception escaped
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            method = scope["method"]
+            HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
+            HTTP_DURATION.labels(method=method, route=route).observe(time.perf_counter() - started)
+            if route.startswith("/twilio/") and status in (400, 403):
+                kind = route.removeprefix("/twilio/")
+                CALLBACKS.labels(kind=kind, outcome="rejected" if status == 403 else "invalid").inc()
+
+
+class MeteredEventStore(PostgresEventStore):
+    """The PostgreSQL store, counting Twilio callbacks (the appends with a dedupe key) as stored or repeated."""
+
+    async def append(
+        self,
+        stream_id: str,
+        events_: Sequence[NewEvent],
+        *,
+        expected_version: int | None,
+        dedupe_key: str | None = None,
+        read_model: ReadModelRow | None = None,
+    ) -> AppendResult:
+        result = await super().append(stream_id, events_, expected_version=expected_version,
+                                      dedupe_key=dedupe_key, read_model=read_model)
+        if dedupe_key is not None:
+            kind = _KEY_KINDS.get(dedupe_key.split(":", 1)[0], "other")
+            CALLBACKS.labels(kind=kind, outcome="duplicate" if result.duplicate else "stored").inc()
+        return result
+
+
+class _MeteredGateway:
+    """Forwards to a TwilioGateway; each coroutine method is counted and timed under its own name."""
+
+    def __init__(self, inner: TwilioGateway) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._inner, name)
+        if name.startswith("_") or not inspect.iscoroutinefunction(attribute):
+            return attribute
+        return _metered(name, attribute)
+
+
+def _metered(operation: str, call: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(call)
+    async def metered(*args: Any, **kwargs: Any) -> Any:
+        outcome = "error"
+        started = time.perf_counter()
+        try:
+            result = await call(*args, **kwargs)
+            outcome = "ok"
+            return result
+        except TwilioError:
+            outcome = "twilio_error"
+            raise
+        except TwilioUnavailable:
+            outcome = "unavailable"
+            raise
+        finally:
+            TWILIO_REQUESTS.labels(operation=operation, outcome=outcome).inc()
+            TWILIO_DURATION.labels(operation=operation).observe(time.perf_counter() - started)
+
+    return metered
+
+
+def metered_gateway(gateway: TwilioGateway) -> TwilioGateway:
+    """`gateway`, counting every operation by outcome (the wrapper follows the port whatever it grows)."""
+    return cast(TwilioGateway, _MeteredGateway(gateway))
+
+
+def install(app: FastAPI) -> None:
+    """Add the middleware and `GET /metrics` (unauthenticated, like /healthz: scrapers carry no API key)."""
+    app.add_middleware(MetricsMiddleware)
+
+    @app.get("/metrics", operation_id="metrics", summary="Prometheus metrics", tags=["operations"],
+             response_class=Response,
+             responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}})
+    async def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
