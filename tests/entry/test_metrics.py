@@ -1,10 +1,16 @@
-"""GET /metrics: Prometheus text without an API key, counting requests and callbacks."""
+"""GET /metrics: Prometheus text without an API key, counting requests, callbacks and live subscribers."""
 
 from __future__ import annotations
 
-import httpx
+import asyncio
 
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from confctl.entry.app import create_app
+from tests.entry.conftest import KEYS, FixedClock, settings
 from tests.support.metrics import scrape, value
+from tests.support.sse import live_server, open_stream
 from tests.support.twilio_forms import conference_event, post_signed, voice
 
 CUSTOMER, CONF_SID = "CA" + "1" * 32, "CF" + "3" * 32
@@ -43,3 +49,30 @@ async def test_metrics_count_requests_by_route_and_callbacks_by_outcome(client: 
     assert delta("confctl_http_request_duration_seconds_count", method="GET", route=route) == 2
     assert not any("room-" in dict(labels).get("route", "") for _, labels in after)  # templates, never raw paths
 
+
+async def test_metrics_need_no_api_key_and_count_open_live_streams(engine: AsyncEngine) -> None:
+    """/metrics answers without a key; the subscribers gauge counts open SSE streams and drops when they close."""
+    app = create_app(settings(), engine=engine, clock=FixedClock())
+    gauge = "confctl_sse_subscribers"
+    try:
+        async with live_server(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+            await post_signed(client, "/twilio/voice", voice(CUSTOMER).params)
+            base = await scrape(client)
+            admin = {"Authorization": f"Bearer {KEYS['reader']}"}
+            async with open_stream(client, f"/v1/conferences/{ROOM}/stream", headers=admin) as feed, \
+                    open_stream(client, "/v1/stream", headers=admin) as everything:
+                await feed.events(1)
+                await everything.events(1)
+                during = await scrape(client)
+                assert value(during, gauge, feed="conference") == value(base, gauge, feed="conference") + 1
+                assert value(during, gauge, feed="all") == value(base, gauge, feed="all") + 1
+            for _ in range(100):  # the server notices the closed connections a moment later
+                now = await scrape(client)
+                if value(now, gauge, feed="conference") == value(base, gauge, feed="conference") and \
+                        value(now, gauge, feed="all") == value(base, gauge, feed="all"):
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                raise AssertionError("the subscribers gauge did not drop after the streams closed")
+    finally:
+        await app.state.container.live.aclose()

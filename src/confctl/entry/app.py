@@ -16,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from confctl import __version__
 from confctl.adapters.database import at_head, create_engine, migrate
 from confctl.adapters.embedded_pg import EmbeddedPostgres
+from confctl.adapters.pg_notify import PgNotifier
 from confctl.adapters.signature import SignatureChecker
 from confctl.adapters.twilio_gateway import SdkTwilioGateway
-from confctl.entry import api_control, api_read, docs, errors, metrics, webhooks
+from confctl.entry import api_control, api_read, api_stream, docs, errors, metrics, webhooks
 from confctl.entry.container import Container, SystemClock
 from confctl.entry.metrics import MeteredEventStore, metered_gateway
 from confctl.entry.schemas import Health
@@ -67,6 +68,7 @@ def build_container(
         signatures=SignatureChecker(settings.twilio_auth_token, settings.public_url),
         gateway=gateway,
         control=control,
+        live=PgNotifier(engine),
     )
 
 
@@ -118,6 +120,7 @@ def create_app(
                     stack.push_async_callback(sdk.aclose)
                     twilio = sdk
                 app.state.container = build_container(settings, db, twilio, clock)
+            stack.push_async_callback(app.state.container.live.aclose)  # before the engine is disposed
             yield
 
     app = FastAPI(
@@ -131,6 +134,7 @@ def create_app(
             {"name": "conferences", "description": "Conferences, their history and who hears whom."},
             {"name": "control", "description": "Participants, hold and mute, supervision, transfers, recording."},
             {"name": "twilio webhooks", "description": "Signed callbacks from Twilio (not for frontends)."},
+            {"name": "live updates", "description": "Server-Sent Events of stored events, resumable."},
             {"name": "operations", "description": "Health, readiness and metrics."},
         ],
     )
@@ -141,6 +145,7 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(api_read.router)
     app.include_router(api_control.router)
+    app.include_router(api_stream.router)
     _operations(app)
     metrics.install(app)
     docs.install(app)

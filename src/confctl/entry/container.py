@@ -11,6 +11,7 @@ from confctl.service.callbacks import CallbackService
 from confctl.service.conferences import ConferenceRepository
 from confctl.service.control import ControlService
 from confctl.service.gateway import TwilioGateway
+from confctl.service.live import LocalNotifier, Notifier
 from confctl.service.ports import Clock, EventStore, IdempotencyStore, ReadModel
 
 
@@ -35,3 +36,4 @@ class Container:
     gateway: TwilioGateway | None = None
     control: ControlService | None = None
     clock: Clock = field(default_factory=SystemClock)
+    live: Notifier = field(default_factory=LocalNotifier)  # wakes live-update (SSE) readers

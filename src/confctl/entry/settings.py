@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     hold_music_url: str | None = None
     wait_url: str | None = None
     record: bool = False
+    # Live updates (SSE): a stream is closed after sse_max_s (the client reconnects with Last-Event-ID), gets a
+    # heartbeat comment every sse_heartbeat_s, and re-reads the store every sse_poll_s even without a NOTIFY.
+    sse_max_s: float = Field(default=1800.0, gt=0)
+    sse_heartbeat_s: float = Field(default=15.0, gt=0)
+    sse_poll_s: float = Field(default=5.0, gt=0)
 
     @field_validator("api_keys", mode="before")
     @classmethod

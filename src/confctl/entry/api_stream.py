@@ -1,0 +1,142 @@
+"""Live updates (API.md §3): the event store as Server-Sent Events, per conference and for every conference.
+
+Each message is one stored event: `id` is the conference version (per-conference feed) or the global position
+(all conferences), `event` the event type, `data` the event as `/events` shows it plus its conference. A
+client resumes from `Last-Event-ID` (what EventSource sends when it reconnects) or `?after=`: the feed re-reads
+the store after that id, so nothing is skipped or repeated. The global feed can rely on positions: appends
+take an advisory lock, so positions become visible in commit order and none can appear later behind one
+already read.
+
+A connection lives at most CONFCTL_SSE_MAX_S (as polar's feed does: no stream outlives a deploy forever);
+the server then closes it and the client reconnects after the `retry:` hint with its Last-Event-ID.
+A heartbeat comment every CONFCTL_SSE_HEARTBEAT_S keeps proxies from closing an idle stream.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from pydantic import Field
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from confctl.domain.errors import ConferenceNotFound
+from confctl.entry import schemas
+from confctl.entry.auth import require
+from confctl.entry.container import Container
+from confctl.entry.errors import ApiProblem
+from confctl.entry.metrics import SSE_SUBSCRIBERS
+from confctl.service.live import follow
+from confctl.service.ports import StoredEvent
+
+router = APIRouter(prefix="/v1", tags=["live updates"], dependencies=[Depends(require("read"))])
+
+# How long EventSource waits before reconnecting after the server closed the stream.
+RETRY_MS = 1000
+
+
+class LiveEvent(schemas.Event):
+    """The `data` of one SSE message: a stored event (as in `/events`) and its conference."""
+
+    conference_id: str = Field(examples=["room-CA0123456789abcdef0123456789abcdef"])
+
+
+def _stream_doc(id_meaning: str, *, per_conference: bool) -> dict[int | str, dict[str, Any]]:
+    not_found: dict[int | str, dict[str, Any]] = (
+        {404: {"model": schemas.Problem, "description": "conference_not_found"}} if per_conference else {}
+    )
+    return {
+        200: {
+            "model": LiveEvent,
+            "description": (
+                f"`text/event-stream`: one message per stored event, `id` = {id_meaning}, `event` = the event "
+                "type, `data` = the JSON below. Comments (`:`) are heartbeats. The server closes the stream after "
+                "CONFCTL_SSE_MAX_S; reconnect with `Last-Event-ID`."
+            ),
+        },
+        401: {"model": schemas.Problem, "description": "No valid API key"},
+        403: {"model": schemas.Problem, "description": "The API key lacks the scope"},
+        **not_found,
+        422: {"model": schemas.Problem, "description": "Last-Event-ID or after is not a non-negative integer"},
+    }
+
+
+def _resume_after(last_event_id: str | None, after: int | None) -> int:
+    """Where to resume: Last-Event-ID wins, because EventSource resends the original URL (with its ?after=)."""
+    if last_event_id is not None and last_event_id.strip():
+        try:
+            value = int(last_event_id.strip())
+        except ValueError:
+            value = -1
+        if value < 0:
+            raise ApiProblem(422, "invalid_request", "Last-Event-ID must be an id this stream sent.")
+        return value
+    return after or 0
+
+
+def _message(event: StoredEvent, event_id: int) -> ServerSentEvent:
+    body = {
+        "position": event.position,
+        "version": event.version,
+        "conference_id": event.stream_id,
+        "type": event.type,
+        "at": event.recorded_at.isoformat(),
+        "actor": event.metadata.get("actor"),
+        "data": dict(event.data),
+    }
+    return ServerSentEvent(data=json.dumps(body, separators=(",", ":")), event=event.type, id=str(event_id))
+
+
+def _response(container: Container, *, stream_id: str | None, after: int) -> EventSourceResponse:
+    settings = container.settings
+    feed = "all" if stream_id is None else "conference"
+
+    async def messages() -> AsyncIterator[ServerSentEvent]:
+        SSE_SUBSCRIBERS.labels(feed=feed).inc()
+        try:
+            yield ServerSentEvent(retry=RETRY_MS)
+            events = follow(container.store, container.live, stream_id=stream_id, after=after,
+                            poll_s=settings.sse_poll_s, lifetime_s=settings.sse_max_s)
+            try:
+                async for event in events:
+                    yield _message(event, event.position if stream_id is None else event.version)
+            finally:
+                await events.aclose()
+        finally:
+            SSE_SUBSCRIBERS.labels(feed=feed).dec()
+
+    return EventSourceResponse(messages(), ping=settings.sse_heartbeat_s, sep="\n")
+
+
+LastEventId = Annotated[str | None, Header(alias="Last-Event-ID", description="Resume after this id.")]
+
+
+@router.get("/conferences/{conference_id}/stream", operation_id="streamConferenceEvents",
+            summary="Live events of one conference (SSE)", response_class=EventSourceResponse,
+            responses=_stream_doc("the conference version", per_conference=True))
+async def stream_conference(
+    request: Request,
+    conference_id: str,
+    last_event_id: LastEventId = None,
+    after: Annotated[int | None, Query(ge=0, description="Start after this version (Last-Event-ID wins).")] = None,
+) -> EventSourceResponse:
+    """Every stored event of the conference after `after` / `Last-Event-ID`, then each new one as it is stored."""
+    container: Container = request.app.state.container
+    start = _resume_after(last_event_id, after)
+    if not await container.store.read_stream(conference_id, limit=1):
+        raise ConferenceNotFound(f"no conference {conference_id!r}")
+    return _response(container, stream_id=conference_id, after=start)
+
+
+@router.get("/stream", operation_id="streamAllEvents", summary="Live events of every conference (SSE)",
+            response_class=EventSourceResponse, responses=_stream_doc("the global position", per_conference=False))
+async def stream_all(
+    request: Request,
+    last_event_id: LastEventId = None,
+    after: Annotated[int | None, Query(ge=0, description="Start after this position (Last-Event-ID wins).")] = None,
+) -> EventSourceResponse:
+    """Every stored event after `after` / `Last-Event-ID` in global order, then each new one as it is stored."""
+    container: Container = request.app.state.container
+    return _response(container, stream_id=None, after=_resume_after(last_event_id, after))
