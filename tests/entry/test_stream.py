@@ -176,3 +176,13 @@ async def test_the_server_closes_a_stream_after_its_lifetime(engine: AsyncEngine
     assert blocks[0].retry is not None
     assert [(b.id, b.event) for b in blocks if b.id] == [("1", "conference.created")]
     assert sum(1 for b in blocks if b.comments) >= 2
+
+
+async def test_openapi_describes_the_streams(client: httpx.AsyncClient) -> None:
+    """Both feeds are documented as text/event-stream whose messages carry a LiveEvent."""
+    spec = (await client.get("/openapi.json")).json()
+    for path in ("/v1/stream", "/v1/conferences/{conference_id}/stream"):
+        content = spec["paths"][path]["get"]["responses"]["200"]["content"]["text/event-stream"]
+        data = content["itemSchema"]["properties"]["data"]
+        assert data["contentSchema"] == {"$ref": "#/components/schemas/LiveEvent"}
+    assert "conference_id" in spec["components"]["schemas"]["LiveEvent"]["required"]

@@ -37,6 +37,12 @@ router = APIRouter(prefix="/v1", tags=["live updates"], dependencies=[Depends(re
 RETRY_MS = 1000
 
 
+class EventStream(EventSourceResponse):
+    """sse-starlette's response, with its media type on the class, where FastAPI's OpenAPI looks for it."""
+
+    media_type = "text/event-stream"
+
+
 class LiveEvent(schemas.Event):
     """The `data` of one SSE message: a stored event (as in `/events`) and its conference."""
 
@@ -49,11 +55,22 @@ def _stream_doc(id_meaning: str, *, per_conference: bool) -> dict[int | str, dic
     )
     return {
         200: {
-            "model": LiveEvent,
+            # OpenAPI 3.2's way to describe a stream: each item an SSE message whose `data` is a LiveEvent (the
+            # route's response_model puts LiveEvent into the components).
+            "content": {"text/event-stream": {"itemSchema": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "event": {"type": "string"},
+                    "data": {"type": "string", "contentMediaType": "application/json",
+                             "contentSchema": {"$ref": "#/components/schemas/LiveEvent"}},
+                    "retry": {"type": "integer", "minimum": 0},
+                },
+            }}},
             "description": (
                 f"`text/event-stream`: one message per stored event, `id` = {id_meaning}, `event` = the event "
-                "type, `data` = the JSON below. Comments (`:`) are heartbeats. The server closes the stream after "
-                "CONFCTL_SSE_MAX_S; reconnect with `Last-Event-ID`."
+                "type, `data` = a LiveEvent as JSON; the first message is a `retry:` hint. Comments (`:`) are "
+                "heartbeats. The server closes the stream after CONFCTL_SSE_MAX_S; reconnect with `Last-Event-ID`."
             ),
         },
         401: {"model": schemas.Problem, "description": "No valid API key"},
@@ -89,7 +106,7 @@ def _message(event: StoredEvent, event_id: int) -> ServerSentEvent:
     return ServerSentEvent(data=json.dumps(body, separators=(",", ":")), event=event.type, id=str(event_id))
 
 
-def _response(container: Container, *, stream_id: str | None, after: int) -> EventSourceResponse:
+def _response(container: Container, *, stream_id: str | None, after: int) -> EventStream:
     settings = container.settings
     feed = "all" if stream_id is None else "conference"
 
@@ -107,21 +124,21 @@ def _response(container: Container, *, stream_id: str | None, after: int) -> Eve
         finally:
             SSE_SUBSCRIBERS.labels(feed=feed).dec()
 
-    return EventSourceResponse(messages(), ping=settings.sse_heartbeat_s, sep="\n")
+    return EventStream(messages(), ping=settings.sse_heartbeat_s, sep="\n")
 
 
 LastEventId = Annotated[str | None, Header(alias="Last-Event-ID", description="Resume after this id.")]
 
 
 @router.get("/conferences/{conference_id}/stream", operation_id="streamConferenceEvents",
-            summary="Live events of one conference (SSE)", response_class=EventSourceResponse,
+            summary="Live events of one conference (SSE)", response_class=EventStream, response_model=LiveEvent,
             responses=_stream_doc("the conference version", per_conference=True))
 async def stream_conference(
     request: Request,
     conference_id: str,
     last_event_id: LastEventId = None,
     after: Annotated[int | None, Query(ge=0, description="Start after this version (Last-Event-ID wins).")] = None,
-) -> EventSourceResponse:
+) -> EventStream:
     """Every stored event of the conference after `after` / `Last-Event-ID`, then each new one as it is stored."""
     container: Container = request.app.state.container
     start = _resume_after(last_event_id, after)
@@ -131,12 +148,13 @@ async def stream_conference(
 
 
 @router.get("/stream", operation_id="streamAllEvents", summary="Live events of every conference (SSE)",
-            response_class=EventSourceResponse, responses=_stream_doc("the global position", per_conference=False))
+            response_class=EventStream, response_model=LiveEvent,
+            responses=_stream_doc("the global position", per_conference=False))
 async def stream_all(
     request: Request,
     last_event_id: LastEventId = None,
     after: Annotated[int | None, Query(ge=0, description="Start after this position (Last-Event-ID wins).")] = None,
-) -> EventSourceResponse:
+) -> EventStream:
     """Every stored event after `after` / `Last-Event-ID` in global order, then each new one as it is stored."""
     container: Container = request.app.state.container
     return _response(container, stream_id=None, after=_resume_after(last_event_id, after))
