@@ -7,8 +7,10 @@ import asyncio
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from confctl.adapters.database import create_engine
 from confctl.adapters.pg_notify import PgNotifier, connect_kwargs
 from confctl.adapters.pg_store import PostgresEventStore
+from confctl.service.live import follow
 from confctl.service.ports import NewEvent
 
 
@@ -48,3 +50,36 @@ async def test_listener_wakes_followers_and_reconnects_after_losing_its_connecti
     finally:
         await notifier.aclose()
     assert notifier.backend_pid is None
+
+
+async def test_a_global_follower_misses_nothing_while_two_processes_append_at_once(
+    engine: AsyncEngine, database_url: str
+) -> None:
+    """Concurrent appends through two engines: the follower gets every position exactly once, in order."""
+    other = create_engine(database_url, pool_size=5)
+    stores = [PostgresEventStore(engine), PostgresEventStore(other)]
+    notifier = PgNotifier(engine)
+    total = 60
+    events = follow(stores[0], notifier, stream_id=None, after=0, poll_s=60)
+    received: list[int] = []
+
+    async def collect() -> None:
+        async for event in events:
+            received.append(event.position)
+            if len(received) == total:
+                return
+
+    async def append(i: int) -> None:
+        await stores[i % 2].append(f"room-{i % 7}", [NewEvent("x.happened", {"i": i})], expected_version=None)
+
+    try:
+        collector = asyncio.create_task(collect())
+        await asyncio.sleep(0.05)
+        await asyncio.gather(*(append(i) for i in range(total)))
+        await asyncio.wait_for(collector, 5)
+    finally:
+        await events.aclose()
+        await notifier.aclose()
+        await other.dispose()
+    stored = [e.position for e in await stores[0].read_all(after_position=0, limit=1000)]
+    assert received == stored and len(stored) == total
