@@ -71,7 +71,9 @@ async def test_openapi_has_operation_ids_summaries_and_response_models(client: h
             assert ok.get("content") or ok.get("description"), (method, path)
             if path.startswith("/v1"):
                 assert "$ref" in str(ok["content"]), (method, path)
+                assert op.get("security") == [{"HTTPBearer": []}], (method, path)
     assert {"listConferences", "getConference", "listConferenceEvents", "getAudibility", "healthz", "readyz"} <= seen
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
 
 
 async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
