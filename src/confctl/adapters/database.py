@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -55,9 +56,16 @@ def migrate_sync(url: str) -> None:
     asyncio.run(run())
 
 
+@functools.cache
+def head_revision() -> str | None:
+    """The newest migration shipped with this code (read from disk once: readiness probes call often)."""
+    head: str | None = ScriptDirectory.from_config(alembic_config("postgresql://unused")).get_current_head()
+    return head
+
+
 async def at_head(engine: AsyncEngine) -> bool:
     """Whether the database's schema is at the newest migration."""
-    head = ScriptDirectory.from_config(alembic_config("postgresql://unused")).get_current_head()
+    head = head_revision()
 
     def current(connection: Connection) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
