@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import httpx
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.entry.conftest import KEYS
+from confctl.adapters.database import create_engine
+from confctl.entry.app import create_app
+from tests.entry.conftest import KEYS, settings
 from tests.support.twilio_forms import post_signed, voice
 
 
@@ -80,3 +84,21 @@ async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
     """healthz answers while the process lives; readyz checks the database and migrations."""
     assert (await client.get("/healthz")).json()["status"] == "ok"
     assert (await client.get("/readyz")).json()["status"] == "ok"
+
+
+async def test_readyz_is_503_on_a_database_without_migrations(engine: AsyncEngine) -> None:
+    """A reachable database whose schema is not at head is not ready: 503 with the reason."""
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(sa.text("DROP DATABASE IF EXISTS confctl_unmigrated"))
+        await conn.execute(sa.text("CREATE DATABASE confctl_unmigrated"))
+    url = engine.url.set(database="confctl_unmigrated")
+    empty = create_engine(url.render_as_string(hide_password=False), pool_size=1)
+    try:
+        app = create_app(settings(), engine=empty)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+            response = await c.get("/readyz")
+        assert response.status_code == 503
+        assert response.json()["detail"] == "migrations are not at head"
+    finally:
+        await empty.dispose()
