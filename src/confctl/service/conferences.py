@@ -6,6 +6,7 @@ stream, fold, decide, append at the version read, and on a concurrency conflict 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,7 @@ import structlog
 
 from confctl.domain.codec import decode, encode
 from confctl.domain.effects import Plan
-from confctl.domain.evolve import evolve, fold
+from confctl.domain.evolve import evolve
 from confctl.domain.model import Conference
 from confctl.domain.reactions import with_reactions
 from confctl.service.ports import ConcurrencyError, EventStore, NewEvent, StoredEvent
@@ -37,15 +38,36 @@ class Change:
 
 
 class ConferenceRepository:
-    """Conferences as folds of their event streams."""
+    """Conferences as folds of their event streams.
 
-    def __init__(self, store: EventStore) -> None:
+    The last state folded per conference is kept (states are immutable), so a load reads and folds only the
+    events stored since, by this process or any other: the log stays the truth, the cache only saves work.
+    """
+
+    def __init__(self, store: EventStore, cache_size: int = 2000) -> None:
         self.store = store
+        self._cache: OrderedDict[str, Conference] = OrderedDict()
+        self._cache_size = cache_size
 
     async def load(self, conference_id: str) -> Conference:
         """The current state (an empty Conference with version 0 when nothing is stored)."""
-        stored = await self.store.read_stream(conference_id)
-        return fold(conference_id, (decode(e.type, e.data) for e in stored))
+        known = self._cache.get(conference_id) or Conference(id=conference_id)
+        newer = await self.store.read_stream(conference_id, after_version=known.version)
+        state = known
+        for stored in newer:
+            state = evolve(state, decode(stored.type, stored.data))
+        self._remember(state)
+        return state
+
+    def _remember(self, state: Conference) -> None:
+        if not state.exists:
+            return
+        current = self._cache.get(state.id)
+        if current is None or current.version <= state.version:
+            self._cache[state.id] = state
+        self._cache.move_to_end(state.id)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
 
     async def change(
         self,
@@ -81,5 +103,6 @@ class ConferenceRepository:
                 continue
             if result.duplicate:
                 return Change(state=state, events=[], plan=Plan(), duplicate=True)
+            self._remember(after)
             return Change(state=after, events=result.events, plan=plan)
         raise ConcurrencyError(conference_id, -1, -1)
