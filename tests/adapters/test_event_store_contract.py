@@ -182,11 +182,24 @@ async def test_rebuild_replaces_the_read_model_from_the_log(store: Store) -> Non
     assert await store.get_document("b") == {"id": "b", "n": 2}
 
 
-async def test_idempotent_answers_first_writer_wins(store: Store) -> None:
-    """save_answer keeps the first answer for a (scope, key) and returns it to later writers."""
-    first = IdempotentAnswer(fingerprint="f1", status=202, body={"a": 1})
-    assert await store.save_answer("key-a", "k1", first) == first
-    kept = await store.save_answer("key-a", "k1", IdempotentAnswer(fingerprint="f2", status=202, body={"a": 2}))
-    assert kept == first
-    assert await store.get_answer("key-a", "k1") == first
-    assert await store.get_answer("key-b", "k1") is None
+async def test_idempotency_key_reserved_once_then_answered(store: Store) -> None:
+    """The first reserve takes the key; later ones see it in flight, then the answer; keys are per scope."""
+    assert await store.reserve("key-a", "k1", "f1") is None
+    in_flight = await store.reserve("key-a", "k1", "f1")
+    assert in_flight is not None and in_flight.status == 0 and in_flight.fingerprint == "f1"
+    assert await store.reserve("key-b", "k1", "f1") is None
+    answer = IdempotentAnswer(fingerprint="f1", status=202, body={"a": 1})
+    await store.complete("key-a", "k1", answer)
+    assert await store.reserve("key-a", "k1", "f2") == answer
+    assert await store.get_answer("key-a", "k1") == answer
+
+
+async def test_a_released_reservation_can_be_taken_again(store: Store) -> None:
+    """A request that failed frees its key; an answered key is never released."""
+    assert await store.reserve("s", "k", "f") is None
+    await store.release("s", "k")
+    assert await store.get_answer("s", "k") is None
+    assert await store.reserve("s", "k", "f") is None
+    await store.complete("s", "k", IdempotentAnswer(fingerprint="f", status=202, body={}))
+    await store.release("s", "k")
+    assert (await store.get_answer("s", "k")) is not None

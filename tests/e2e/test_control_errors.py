@@ -147,3 +147,33 @@ async def test_two_transfers_racing_one_wins(stack: Stack) -> None:
     conference = (await stack.api.get(f"/v1/conferences/{room}")).json()
     assert len(conference["transfers"]) == 1
     await stack.assert_audibility_agrees(room)
+
+
+async def test_idempotent_repeats_in_flight_wait_for_the_first_answer(stack: Stack) -> None:
+    """The same key sent three times at once (a client retrying a slow request): one dial, three equal answers."""
+    room, _ = await live_call(stack)
+    body = {"to": "client:bob", "role": "agent", "label": "bob"}
+    headers = {"Idempotency-Key": "add-bob-concurrent"}
+    responses = await asyncio.gather(*(
+        stack.api.post(f"/v1/conferences/{room}/participants", json=body, headers=headers) for _ in range(3)))
+    assert [r.status_code for r in responses] == [202, 202, 202]
+    assert responses[0].json() == responses[1].json() == responses[2].json()
+    assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 2
+    await stack.settle()
+    dials = [r for r in await stack.rest_requests() if r["operation"] == "CreateParticipant"]
+    assert len(dials) == 2  # alice, and bob once
+
+
+async def test_a_failed_request_frees_its_idempotency_key(stack: Stack) -> None:
+    """A request that Twilio refused keeps no answer: the retry with the same key runs for real."""
+    room, _ = await live_call(stack)
+    headers = {"Idempotency-Key": "add-carol"}
+    body = {"to": "client:carol", "role": "agent", "label": "carol"}
+    await stack.set_faults(rest_error_rate=1.0, rest_error_status=400)
+    problem(await stack.api.post(f"/v1/conferences/{room}/participants", json=body, headers=headers), 502,
+            "twilio_error")
+    await stack.set_faults(rest_error_rate=0.0)
+    retry = await stack.api.post(f"/v1/conferences/{room}/participants", json=body, headers=headers)
+    assert retry.status_code == 202 and "Idempotent-Replayed" not in retry.headers
+    await stack.settle()
+    assert (await stack.api.get(f"/v1/conferences/{room}/participants/carol")).json()["status"] == "joined"

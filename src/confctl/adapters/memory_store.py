@@ -136,5 +136,17 @@ class MemoryEventStore:
     async def get_answer(self, scope: str, key: str) -> IdempotentAnswer | None:
         return self._answers.get((scope, key))
 
-    async def save_answer(self, scope: str, key: str, answer: IdempotentAnswer) -> IdempotentAnswer:
-        return self._answers.setdefault((scope, key), answer)
+    async def reserve(self, scope: str, key: str, fingerprint: str) -> IdempotentAnswer | None:
+        existing = self._answers.get((scope, key))
+        if existing is not None:
+            return existing
+        self._answers[(scope, key)] = IdempotentAnswer(fingerprint=fingerprint, status=0, body={})
+        return None
+
+    async def complete(self, scope: str, key: str, answer: IdempotentAnswer) -> None:
+        self._answers[(scope, key)] = answer
+
+    async def release(self, scope: str, key: str) -> None:
+        existing = self._answers.get((scope, key))
+        if existing is not None and existing.status == 0:
+            del self._answers[(scope, key)]

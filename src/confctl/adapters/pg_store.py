@@ -222,13 +222,30 @@ class PostgresEventStore:
             return None
         return IdempotentAnswer(fingerprint=row.fingerprint, status=row.status, body=row.body)
 
-    async def save_answer(self, scope: str, key: str, answer: IdempotentAnswer) -> IdempotentAnswer:
+    async def reserve(self, scope: str, key: str, fingerprint: str) -> IdempotentAnswer | None:
+        async with self.engine.begin() as conn:
+            taken = await conn.execute(
+                pg_insert(idempotency_keys)
+                .values(scope=scope, key=key, fingerprint=fingerprint, status=0, body={})
+                .on_conflict_do_nothing()
+                .returning(idempotency_keys.c.key)
+            )
+            if taken.first() is not None:
+                return None
+        return await self.get_answer(scope, key)
+
+    async def complete(self, scope: str, key: str, answer: IdempotentAnswer) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(
-                pg_insert(idempotency_keys)
-                .values(scope=scope, key=key, fingerprint=answer.fingerprint, status=answer.status,
-                        body=dict(answer.body))
-                .on_conflict_do_nothing()
+                sa.update(idempotency_keys)
+                .where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
+                .values(fingerprint=answer.fingerprint, status=answer.status, body=dict(answer.body))
             )
-        stored = await self.get_answer(scope, key)
-        return stored or answer
+
+    async def release(self, scope: str, key: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.delete(idempotency_keys).where(
+                    idempotency_keys.c.scope == scope, idempotency_keys.c.key == key, idempotency_keys.c.status == 0
+                )
+            )

@@ -3,8 +3,10 @@ nothing again; the same key with another body is 422 idempotency_key_reused. Key
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from confctl.entry.container import Container
 from confctl.entry.errors import ApiProblem
-from confctl.service.ports import IdempotentAnswer
+from confctl.service.ports import IdempotencyStore, IdempotentAnswer
 
 
 def fingerprint(method: str, path: str, body: Any) -> str:
@@ -22,26 +24,47 @@ def fingerprint(method: str, path: str, body: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+IN_FLIGHT_WAIT_S = 30.0  # how long a repeat waits for the first request to finish
+
+
 async def idempotent(
     request: Request, body: Any, status: int, run: Callable[[], Awaitable[dict[str, Any]]]
 ) -> JSONResponse:
-    """Run `run` once per Idempotency-Key; answer repeats from the store."""
+    """Run `run` once per Idempotency-Key; answer repeats (even ones arriving mid-flight) from the store."""
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return JSONResponse(await run(), status_code=status)
     if not 1 <= len(key) <= 255:
         raise ApiProblem(422, "invalid_request", "Idempotency-Key must be 1 to 255 characters")
     container: Container = request.app.state.container
+    store = container.idempotency
     scope = str(getattr(request.state, "actor", ""))
     print_ = fingerprint(request.method, request.url.path, body)
-    stored = await container.idempotency.get_answer(scope, key)
-    if stored is None:
+    deadline = time.monotonic() + IN_FLIGHT_WAIT_S
+    while True:
+        stored = await store.reserve(scope, key, print_)
+        if stored is None:
+            return await _first(store, scope, key, print_, status, run)
+        if stored.fingerprint != print_:
+            raise ApiProblem(422, "idempotency_key_reused",
+                             "This Idempotency-Key was used with another request; use a new key.")
+        if stored.status != 0:
+            return JSONResponse(dict(stored.body), status_code=stored.status,
+                                headers={"Idempotent-Replayed": "true"})
+        if time.monotonic() > deadline:
+            raise ApiProblem(409, "idempotency_key_in_flight",
+                             "The first request with this Idempotency-Key is still running; retry later.",
+                             {"Retry-After": "1"})
+        await asyncio.sleep(0.05)  # the first request is still running: wait for its answer
+
+
+async def _first(store: IdempotencyStore, scope: str, key: str, print_: str, status: int,
+                 run: Callable[[], Awaitable[dict[str, Any]]]) -> JSONResponse:
+    """The request that reserved the key: run it, keep its answer; on failure free the key for a retry."""
+    try:
         result = await run()
-        stored = await container.idempotency.save_answer(
-            scope, key, IdempotentAnswer(fingerprint=print_, status=status, body=result))
-        if stored.fingerprint == print_:
-            return JSONResponse(dict(stored.body), status_code=stored.status)
-    if stored.fingerprint != print_:
-        raise ApiProblem(422, "idempotency_key_reused",
-                         "This Idempotency-Key was used with another request; use a new key.")
-    return JSONResponse(dict(stored.body), status_code=stored.status, headers={"Idempotent-Replayed": "true"})
+    except BaseException:
+        await store.release(scope, key)
+        raise
+    await store.complete(scope, key, IdempotentAnswer(fingerprint=print_, status=status, body=result))
+    return JSONResponse(result, status_code=status)

@@ -149,14 +149,26 @@ class ReadModel(Protocol):
 
 
 class IdempotencyStore(Protocol):
-    """First answers to requests that carried an Idempotency-Key, per API key."""
+    """First answers to requests that carried an Idempotency-Key, per API key.
 
-    async def get_answer(self, scope: str, key: str) -> IdempotentAnswer | None:
-        """The answer stored for (scope, key), if any."""
+    A key is reserved before the request runs (status 0 while it is in flight), so a repeat that arrives
+    while the first is still running waits for its answer instead of doing the work again.
+    """
+
+    async def reserve(self, scope: str, key: str, fingerprint: str) -> IdempotentAnswer | None:
+        """Take (scope, key) for a request; None when taken now, else what is stored (status 0: in flight)."""
         ...
 
-    async def save_answer(self, scope: str, key: str, answer: IdempotentAnswer) -> IdempotentAnswer:
-        """Store an answer unless one exists; returns the one that is stored (first writer wins)."""
+    async def complete(self, scope: str, key: str, answer: IdempotentAnswer) -> None:
+        """Store the answer of the request that reserved (scope, key)."""
+        ...
+
+    async def release(self, scope: str, key: str) -> None:
+        """Give up a reservation whose request failed, so that a retry runs it again."""
+        ...
+
+    async def get_answer(self, scope: str, key: str) -> IdempotentAnswer | None:
+        """What is stored for (scope, key), if anything."""
         ...
 
 
