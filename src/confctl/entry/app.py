@@ -17,11 +17,12 @@ from confctl import __version__
 from confctl.adapters.database import at_head, create_engine, migrate
 from confctl.adapters.embedded_pg import EmbeddedPostgres
 from confctl.adapters.pg_notify import PgNotifier
+from confctl.adapters.pg_store import PostgresEventStore
 from confctl.adapters.signature import SignatureChecker
 from confctl.adapters.twilio_gateway import SdkTwilioGateway
 from confctl.entry import api_control, api_read, api_stream, docs, errors, metrics, webhooks
 from confctl.entry.container import Container, SystemClock
-from confctl.entry.metrics import MeteredEventStore, metered_gateway
+from confctl.entry.metrics import metered_gateway
 from confctl.entry.schemas import Health
 from confctl.entry.settings import Settings
 from confctl.service.callbacks import CallbackService
@@ -46,7 +47,7 @@ def build_container(
     settings: Settings, engine: AsyncEngine, gateway: TwilioGateway | None, clock: Clock | None = None
 ) -> Container:
     """Wire stores and services over one engine."""
-    store = MeteredEventStore(engine)  # the PostgreSQL store, counting Twilio callbacks for /metrics
+    store = PostgresEventStore(engine)
     conferences = ConferenceRepository(store)
     clock = clock or SystemClock()
     effects = control = None

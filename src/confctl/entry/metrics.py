@@ -2,9 +2,8 @@
 
 The metrics live in prometheus_client's default registry, as Prometheus expects of one process (which also
 brings its process and Python collectors); several apps in one process (the tests) add to the same counters.
-Counting happens at the edges, never inside the service layer: an ASGI middleware for HTTP, a store that
-counts the appends carrying a Twilio dedupe key (stored, or a repeat), and a gateway wrapper that counts
-each Twilio operation by outcome.
+Counting happens at the edges, never inside the service layer: an ASGI middleware for HTTP, the webhook
+routes for callbacks stored or repeated, and a gateway wrapper that counts each Twilio operation by outcome.
 """
 
 from __future__ import annotations
@@ -12,16 +11,15 @@ from __future__ import annotations
 import functools
 import inspect
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, cast
 
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from confctl.adapters.pg_store import PostgresEventStore
+from confctl.service.conferences import Change
 from confctl.service.gateway import TwilioError, TwilioGateway, TwilioUnavailable
-from confctl.service.ports import AppendResult, NewEvent, ReadModelRow
 
 HTTP_REQUESTS = Counter(
     "confctl_http_requests_total", "HTTP requests answered, by route template, method and status.",
@@ -50,9 +48,12 @@ SSE_SUBSCRIBERS = Gauge(
     "confctl_sse_subscribers", "Open live-update (SSE) streams, by feed: conference or all.", ["feed"],
 )
 
-# Dedupe keys start with the kind of callback they came from (entry/twilio_forms.py and the voice webhook).
-_KEY_KINDS = {"voice": "voice", "conference": "conference-status", "call": "call-status",
-              "recording": "recording-status"}
+
+
+def count_callback(kind: str, change: Change | None) -> None:
+    """A webhook's outcome: a new fact stored, or a repeat that stored nothing (None: not ours to store)."""
+    if change is not None:
+        CALLBACKS.labels(kind=kind, outcome="duplicate" if change.duplicate else "stored").inc()
 
 
 class MetricsMiddleware:
@@ -84,26 +85,6 @@ class MetricsMiddleware:
             if route.startswith("/twilio/") and status in (400, 403):
                 kind = route.removeprefix("/twilio/")
                 CALLBACKS.labels(kind=kind, outcome="rejected" if status == 403 else "invalid").inc()
-
-
-class MeteredEventStore(PostgresEventStore):
-    """The PostgreSQL store, counting Twilio callbacks (the appends with a dedupe key) as stored or repeated."""
-
-    async def append(
-        self,
-        stream_id: str,
-        events_: Sequence[NewEvent],
-        *,
-        expected_version: int | None,
-        dedupe_key: str | None = None,
-        read_model: ReadModelRow | None = None,
-    ) -> AppendResult:
-        result = await super().append(stream_id, events_, expected_version=expected_version,
-                                      dedupe_key=dedupe_key, read_model=read_model)
-        if dedupe_key is not None:
-            kind = _KEY_KINDS.get(dedupe_key.split(":", 1)[0], "other")
-            CALLBACKS.labels(kind=kind, outcome="duplicate" if result.duplicate else "stored").inc()
-        return result
 
 
 class _MeteredGateway:

@@ -12,6 +12,7 @@ from confctl.adapters.twiml import ConferenceTwiml, dial_conference
 from confctl.entry import twilio_forms as forms
 from confctl.entry.container import Container
 from confctl.entry.errors import ApiProblem
+from confctl.entry.metrics import count_callback
 
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/twilio", tags=["twilio webhooks"])
@@ -49,7 +50,9 @@ async def voice(request: Request, form: Form) -> Response:
     """Answers an inbound call with `<Dial><Conference>` into `room-{CallSid}`."""
     c = _container(request)
     fact = forms.voice(form, c.clock.now(), c.settings.record)
-    conference_id = await c.callbacks.inbound_call(fact)
+    change = await c.callbacks.inbound_call(fact)
+    count_callback("voice", change)
+    conference_id = change.state.id
     public = c.settings.public_url
     twiml = dial_conference(
         ConferenceTwiml(
@@ -73,8 +76,8 @@ async def conference_status(request: Request, form: Form) -> Response:
     if callback.fact is None:
         log.info("twilio.callback.ignored", event=form.get("StatusCallbackEvent"))
         return NO_CONTENT
-    await c.callbacks.conference_event(callback.friendly_name, callback.fact, callback.dedupe_key,
-                                       callback.sequence)
+    count_callback("conference-status", await c.callbacks.conference_event(
+        callback.friendly_name, callback.fact, callback.dedupe_key, callback.sequence))
     return NO_CONTENT
 
 
@@ -84,7 +87,7 @@ async def call_status(request: Request, form: Form) -> Response:
     """Stores a call's progress (initiated, ringing, answered, completed, busy, no-answer, failed, canceled)."""
     c = _container(request)
     fact, key = forms.call_status(form, c.clock.now(), request.query_params.get("label"))
-    await c.callbacks.call_status(fact, request.query_params.get("conference_id"), key)
+    count_callback("call-status", await c.callbacks.call_status(fact, request.query_params.get("conference_id"), key))
     return NO_CONTENT
 
 
@@ -94,6 +97,6 @@ async def recording_status(request: Request, form: Form) -> Response:
     """Stores a recording's status (in-progress, completed, absent, …)."""
     c = _container(request)
     fact, key = forms.recording_status(form, c.clock.now())
-    await c.callbacks.recording_status(fact, request.query_params.get("conference_id"),
-                                       form.get("ConferenceSid"), key)
+    count_callback("recording-status", await c.callbacks.recording_status(
+        fact, request.query_params.get("conference_id"), form.get("ConferenceSid"), key))
     return NO_CONTENT

@@ -52,11 +52,9 @@ class CallbackService:
                                        raise_errors=False)
         return change
 
-    async def inbound_call(self, fact: ev.ConferenceCreated) -> str:
+    async def inbound_call(self, fact: ev.ConferenceCreated) -> Change:
         """The voice webhook: open the customer's conference (a repeat of the same call is a no-op)."""
-        conference_id = conference_id_for(fact.customer_call_sid)
-        await self._record(conference_id, fact, f"voice:{fact.customer_call_sid}")
-        return conference_id
+        return await self._record(conference_id_for(fact.customer_call_sid), fact, f"voice:{fact.customer_call_sid}")
 
     async def conference_event(self, friendly_name: str, fact: ev.DomainEvent, dedupe_key: str,
                                sequence: int) -> Change:
