@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from confctl.adapters.memory_store import decode_cursor, encode_cursor
+from confctl.adapters.cursor import decode_cursor, encode_cursor
 from confctl.adapters.pg_schema import (
     APPEND_LOCK_KEY,
     NOTIFY_CHANNEL,
