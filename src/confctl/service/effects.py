@@ -97,13 +97,13 @@ class EffectRunner:
         if change.plan.effects:  # e.g. a failed warm transfer takes the customer off hold
             await self.perform(conference_id, Plan(effects=change.plan.effects), metadata, raise_errors=False)
 
-    async def _conference_ref(self, conference_id: str, *, sid_required: bool) -> str:
+    async def _conference_ref(self, state: Conference, *, sid_required: bool) -> str:
         """The ConferenceSid Twilio wants in its paths (CreateParticipant also takes the FriendlyName)."""
-        state = await self.conferences.load(conference_id)
         if state.twilio_sid:
             return state.twilio_sid
         if not sid_required:
-            return conference_id
+            return state.id
+        conference_id = state.id
         found = await self.gateway.find_conference(conference_id)
         if found is None:
             raise TwilioError(404, 20404, f"Twilio has no conference named {conference_id}")
@@ -130,33 +130,34 @@ class EffectRunner:
 
     async def _one(self, conference_id: str, effect: fx.Effect) -> DomainEvent:
         at = self.now()
+        state = await self.conferences.load(conference_id)  # cached: reads only what was stored since
         match effect:
             case fx.Dial():
-                ref = await self._conference_ref(conference_id, sid_required=False)
+                ref = await self._conference_ref(state, sid_required=False)
                 snapshot = await self.gateway.create_participant(ref, self.dial_request(conference_id, effect))
                 return ce.ParticipantDialed(label=effect.label, call_sid=snapshot.call_sid, at=at)
             case fx.Update():
-                sid = await self._conference_ref(conference_id, sid_required=True)
+                sid = await self._conference_ref(state, sid_required=True)
                 # Twilio's answer reflects every callback up to the one before the request, no later one.
-                before = (await self.conferences.load(conference_id)).last_sequence
+                before = state.last_sequence
                 snapshot = await self.gateway.update_participant(sid, effect.call_sid, ParticipantUpdate(
                     muted=effect.muted, hold=effect.hold, hold_url=effect.hold_url, coaching=effect.coaching,
                     call_sid_to_coach=effect.call_sid_to_coach, end_conference_on_exit=effect.end_conference_on_exit,
                 ))
                 return _updated(effect.label, snapshot, before, at)
             case fx.Kick():
-                sid = await self._conference_ref(conference_id, sid_required=True)
+                sid = await self._conference_ref(state, sid_required=True)
                 await self.gateway.remove_participant(sid, effect.call_sid)
                 return ce.CommandSucceeded(command="kick", target=effect.label, at=at)
             case fx.HangUp():
                 await self.gateway.hang_up_call(effect.call_sid)
                 return ce.CommandSucceeded(command="hang_up", target=effect.label, at=at)
             case fx.EndConference():
-                sid = await self._conference_ref(conference_id, sid_required=True)
+                sid = await self._conference_ref(state, sid_required=True)
                 await self.gateway.end_conference(sid)
                 return ce.CommandSucceeded(command="end_conference", target=None, at=at)
             case fx.UpdateRecording():
-                sid = await self._conference_ref(conference_id, sid_required=True)
+                sid = await self._conference_ref(state, sid_required=True)
                 recording = await self.gateway.update_recording(
                     sid, effect.recording_sid, effect.status,  # type: ignore[arg-type]
                     effect.pause_behavior,  # type: ignore[arg-type]
