@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from confctl.domain import command_events as ce
-from confctl.domain.evolve import earliest, on, replace_participant
+from confctl.domain.evolve import earliest, infer_role, on, replace_participant
 from confctl.domain.model import Conference, Participant, Recording, Transfer
 
 
@@ -93,7 +93,8 @@ def _participant_corrected(conference: Conference, e: ce.ParticipantCorrected) -
             return conference
         return replace_participant(conference, leg, replace(
             leg, left_at=e.at, leave_reason="sync", joined_at=leg.joined_at))
-    base = leg or Participant(label=e.label, role="external", call_sid=e.call_sid, first_seen_at=e.at)
+    base = leg or Participant(label=e.label, role=infer_role(conference, e.call_sid, e.label), call_sid=e.call_sid,
+                              first_seen_at=e.at)
     f = e.flags
     updated = replace(
         base, joined_at=base.joined_at or e.at, left_at=None if leg is None else leg.left_at,
@@ -132,10 +133,8 @@ def _transfer_consulting(conference: Conference, e: ce.TransferConsulting) -> Co
 
 @on(ce.TransferFallbackDialed)
 def _transfer_fallback(conference: Conference, e: ce.TransferFallbackDialed) -> Conference:
-    transfer = conference.transfer(e.transfer_id)
-    attempts = transfer.attempts + 1 if transfer else 2
     return _with_transfer(conference, e.transfer_id, to=e.to, target_label=e.target_label, target_call_sid=None,
-                          attempts=attempts, fallback_to=None)
+                          fallback_to=None)
 
 
 def _ended(state: str) -> object:

@@ -6,7 +6,7 @@ by Twilio's SequenceNumber), so folding the same facts in any order yields the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 Role = Literal["customer", "agent", "supervisor", "external"]
@@ -108,7 +108,6 @@ class Transfer:
     target_call_sid: str | None = None
     ended_at: str | None = None
     failure_reason: str | None = None
-    attempts: int = 1
 
     @property
     def is_active(self) -> bool:
@@ -142,7 +141,6 @@ class Conference:
     participants: tuple[Participant, ...] = ()
     transfers: tuple[Transfer, ...] = ()
     recording: Recording | None = None
-    recording_sequence: tuple[int, ...] = field(default=())
 
     @property
     def status(self) -> ConferenceStatus:
