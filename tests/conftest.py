@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from confctl.adapters.database import create_engine, migrate
 from confctl.adapters.embedded_pg import EmbeddedPostgres
 
-TABLES = ("events", "dedupe_keys", "conferences", "call_legs", "idempotency_keys")
+TABLES = ("events", "dedupe_keys", "conferences", "call_legs", "idempotency_keys", "streams", "effects")
 
 
 @pytest.fixture(scope="session")

@@ -38,12 +38,11 @@ class RacedStore(MemoryEventStore):
         super().__init__()
         self.raced = False
 
-    async def append(self, stream_id, events, *, expected_version, dedupe_key=None, read_model=None):  # type: ignore[no-untyped-def]
+    async def append(self, stream_id, events, *, expected_version, **options):  # type: ignore[no-untyped-def]
         if not self.raced and expected_version:
             self.raced = True
             await super().append(stream_id, [NewEvent(*encode(joined(2, "CAx", "agent")))], expected_version=None)
-        return await super().append(stream_id, events, expected_version=expected_version, dedupe_key=dedupe_key,
-                                    read_model=read_model)
+        return await super().append(stream_id, events, expected_version=expected_version, **options)
 
 
 async def test_a_decision_is_retaken_on_the_state_a_concurrent_writer_left() -> None:

@@ -12,9 +12,12 @@ from confctl.adapters.cursor import decode_cursor, encode_cursor
 from confctl.service.ports import (
     AppendResult,
     ConcurrencyError,
+    EffectCompletion,
     IdempotentAnswer,
+    NewEffect,
     NewEvent,
     Page,
+    PendingEffect,
     Projector,
     ReadModelRow,
     StoredEvent,
@@ -30,6 +33,9 @@ class MemoryEventStore:
         self._dedupe: set[str] = set()
         self._rows: dict[str, ReadModelRow] = {}
         self._answers: dict[tuple[str, str], IdempotentAnswer] = {}
+        self._effects: dict[int, tuple[PendingEffect, str | None]] = {}
+        self._outcomes: dict[int, str] = {}
+        self.dead_workers: set[str | None] = {None}
         self._lock = asyncio.Lock()
         self.listeners: list[asyncio.Queue[StoredEvent]] = []
 
@@ -41,6 +47,8 @@ class MemoryEventStore:
         expected_version: int | None,
         dedupe_key: str | None = None,
         read_model: ReadModelRow | None = None,
+        effects: Sequence[NewEffect] = (),
+        completes: Sequence[EffectCompletion] = (),
     ) -> AppendResult:
         async with self._lock:
             stream = self._streams.get(stream_id, [])
@@ -71,7 +79,44 @@ class MemoryEventStore:
             for queue in self.listeners:
                 for event in stored:
                     queue.put_nowait(event)
-            return AppendResult(version=current + len(stored), events=stored)
+            ids = [self._queue_effect(stream_id, effect) for effect in effects]
+            for completion in completes:
+                self._complete_effect(completion)
+            return AppendResult(version=current + len(stored), events=stored, effect_ids=ids)
+
+    def _queue_effect(self, stream_id: str, effect: NewEffect) -> int:
+        effect_id = len(self._effects) + 1
+        self._effects[effect_id] = (PendingEffect(
+            id=effect_id, stream_id=stream_id, plan_id=effect.plan_id, seq=effect.seq, kind=effect.kind,
+            payload=effect.payload, metadata=effect.metadata, transfer_id=effect.transfer_id, attempts=0,
+        ), effect.claimed_by)
+        return effect_id
+
+    def _complete_effect(self, completion: EffectCompletion) -> None:
+        effect, _claimed_by = self._effects[completion.effect_id]
+        self._outcomes.setdefault(completion.effect_id, completion.outcome)
+        if completion.skip_rest:
+            for other, _ in self._effects.values():
+                if other.plan_id == effect.plan_id and other.seq > effect.seq:
+                    self._outcomes.setdefault(other.id, "skipped")
+
+    def effect_outcome(self, effect_id: int) -> str | None:
+        """How an effect ended (None: not yet)."""
+        return self._outcomes.get(effect_id)
+
+    async def pending(self, plan_id: str) -> list[PendingEffect]:
+        """The plan's unfinished effects, in order."""
+        found = [e for e, _ in self._effects.values() if e.plan_id == plan_id and e.id not in self._outcomes]
+        return sorted(found, key=lambda e: e.seq)
+
+    async def orphans(self, worker_id: str) -> list[PendingEffect]:
+        """Unfinished effects claimed by a worker in `dead_workers`, now claimed by `worker_id`."""
+        taken = []
+        for effect_id, (effect, claimed_by) in sorted(self._effects.items()):
+            if effect_id not in self._outcomes and claimed_by in self.dead_workers:
+                self._effects[effect_id] = (effect, worker_id)
+                taken.append(effect)
+        return taken
 
     async def read_stream(
         self, stream_id: str, *, after_version: int = 0, limit: int | None = None

@@ -14,35 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import asyncpg
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from confctl.adapters.pg_pool import connect_kwargs
 from confctl.adapters.pg_schema import NOTIFY_CHANNEL
 from confctl.service.live import LocalNotifier, Subscription
 
 log = structlog.get_logger(__name__)
-
-_CONNECT_PARAMETERS = frozenset(inspect.signature(asyncpg.connect).parameters)
-
-
-def connect_kwargs(engine: AsyncEngine) -> dict[str, Any]:
-    """asyncpg.connect() arguments for the engine's database, as the engine's own dialect builds them.
-
-    The dialect knows the URL's forms (a unix-socket `?host=/path`, `ssl=`, several hosts); options that are
-    SQLAlchemy's own (its prepared-statement cache settings) are left out.
-    """
-    args, kwargs = engine.dialect.create_connect_args(engine.url)
-    if args:
-        raise ValueError(f"unexpected positional connect arguments for {engine.url!r}")
-    return {key: value for key, value in kwargs.items() if key in _CONNECT_PARAMETERS}
-
 
 class PgNotifier:
     """Implements Notifier: LISTEN on one connection, fan-out to the subscriptions of this process."""

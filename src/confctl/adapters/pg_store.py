@@ -1,8 +1,11 @@
-"""The PostgreSQL event store, read model and idempotency store (SQLAlchemy Core on asyncpg)."""
+"""The PostgreSQL event store, read model and idempotency store.
+
+Appends go through the group committer (`pg_append`), stream and feed reads through asyncpg's pool with
+prepared statements; the admin paths (listing, idempotency keys, rebuild) read better in SQLAlchemy Core.
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,19 +14,20 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from confctl.adapters.cursor import decode_cursor, encode_cursor
+from confctl.adapters.pg_append import GroupCommitter, PendingAppend
+from confctl.adapters.pg_pool import LazyPool
 from confctl.adapters.pg_schema import (
-    APPEND_LOCK_KEY,
-    NOTIFY_CHANNEL,
+    POSITION_SHIFT,
     call_legs,
     conferences,
-    dedupe_keys,
     events,
     idempotency_keys,
 )
 from confctl.service.ports import (
     AppendResult,
-    ConcurrencyError,
+    EffectCompletion,
     IdempotentAnswer,
+    NewEffect,
     NewEvent,
     Page,
     Projector,
@@ -32,8 +36,8 @@ from confctl.service.ports import (
 )
 
 
-def _stored(row: sa.Row[Any]) -> StoredEvent:
-    m = row._mapping
+def _stored(row: Any) -> StoredEvent:
+    m = row._mapping if isinstance(row, sa.Row) else row
     return StoredEvent(
         position=m["position"],
         stream_id=m["stream_id"],
@@ -45,11 +49,33 @@ def _stored(row: sa.Row[Any]) -> StoredEvent:
     )
 
 
-class PostgresEventStore:
-    """Implements EventStore, ReadModel and IdempotencyStore on one AsyncEngine."""
+_EVENT_COLUMNS = "position, stream_id, version, type, data, metadata, recorded_at"
+READ_STREAM_SQL = (
+    f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version LIMIT $3"
+)
+# Only positions of finished transactions: any transaction still running has an id >= xmin, so its positions
+# are >= xmin << POSITION_SHIFT, and every transaction that starts later gets a larger id still.
+READ_ALL_SQL = (
+    f"SELECT {_EVENT_COLUMNS} FROM events WHERE position > $1"
+    f" AND position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << {POSITION_SHIFT})"
+    " ORDER BY position LIMIT $2"
+)
+NO_LIMIT = 2**62
 
-    def __init__(self, engine: AsyncEngine) -> None:
+
+class PostgresEventStore:
+    """Implements EventStore, ReadModel and IdempotencyStore: asyncpg on the hot paths, SQLAlchemy elsewhere."""
+
+    def __init__(self, engine: AsyncEngine, pool: LazyPool | None = None, *, committers: int = 4,
+                 max_batch: int = 64) -> None:
         self.engine = engine
+        self.pool = pool or LazyPool(engine)
+        self.committer = GroupCommitter(self.pool, committers=committers, max_batch=max_batch)
+
+    async def aclose(self) -> None:
+        """Stop the committers and close the pool (the engine is its owner's)."""
+        await self.committer.aclose()
+        await self.pool.aclose()
 
     async def append(
         self,
@@ -59,51 +85,13 @@ class PostgresEventStore:
         expected_version: int | None,
         dedupe_key: str | None = None,
         read_model: ReadModelRow | None = None,
+        effects: Sequence[NewEffect] = (),
+        completes: Sequence[EffectCompletion] = (),
     ) -> AppendResult:
-        async with self.engine.begin() as conn:
-            if dedupe_key is not None:
-                # Blocks on a concurrent twin until it commits, then finds the key taken.
-                taken = await conn.execute(
-                    pg_insert(dedupe_keys)
-                    .values(key=dedupe_key, stream_id=stream_id)
-                    .on_conflict_do_nothing()
-                    .returning(dedupe_keys.c.key)
-                )
-                if taken.first() is None:
-                    return AppendResult(version=await self._version(conn, stream_id), events=[], duplicate=True)
-            await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(APPEND_LOCK_KEY)))
-            current = await self._version(conn, stream_id)
-            if expected_version is not None and expected_version != current:
-                raise ConcurrencyError(stream_id, expected_version, current)
-            stored: list[StoredEvent] = []
-            if events_:
-                rows = await conn.execute(
-                    sa.insert(events).returning(*events.c),
-                    [
-                        {
-                            "stream_id": stream_id,
-                            "version": current + i + 1,
-                            "type": e.type,
-                            "data": e.data,
-                            "metadata": e.metadata,
-                        }
-                        for i, e in enumerate(events_)
-                    ],
-                )
-                stored = sorted((_stored(r) for r in rows), key=lambda e: e.version)
-            if read_model is not None:
-                await self._write_row(conn, read_model)
-            if stored:
-                payload = json.dumps({"stream_id": stream_id, "position": stored[-1].position})
-                await conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, payload)))
-            return AppendResult(version=current + len(stored), events=stored)
-
-    @staticmethod
-    async def _version(conn: AsyncConnection, stream_id: str) -> int:
-        result = await conn.execute(
-            sa.select(sa.func.coalesce(sa.func.max(events.c.version), 0)).where(events.c.stream_id == stream_id)
-        )
-        return int(result.scalar_one())
+        return await self.committer.append(PendingAppend(
+            stream_id=stream_id, events=events_, expected_version=expected_version, dedupe_key=dedupe_key,
+            read_model=read_model, effects=effects, completes=completes,
+        ))
 
     @staticmethod
     async def _write_row(conn: AsyncConnection, row: ReadModelRow) -> None:
@@ -131,20 +119,13 @@ class PostgresEventStore:
     async def read_stream(
         self, stream_id: str, *, after_version: int = 0, limit: int | None = None
     ) -> list[StoredEvent]:
-        query = (
-            sa.select(events)
-            .where(events.c.stream_id == stream_id, events.c.version > after_version)
-            .order_by(events.c.version)
-        )
-        if limit is not None:
-            query = query.limit(limit)
-        async with self.engine.connect() as conn:
-            return [_stored(r) for r in await conn.execute(query)]
+        pool = await self.pool.get()
+        rows = await pool.fetch(READ_STREAM_SQL, stream_id, after_version, NO_LIMIT if limit is None else limit)
+        return [_stored(r) for r in rows]
 
     async def read_all(self, *, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:
-        query = sa.select(events).where(events.c.position > after_position).order_by(events.c.position).limit(limit)
-        async with self.engine.connect() as conn:
-            return [_stored(r) for r in await conn.execute(query)]
+        pool = await self.pool.get()
+        return [_stored(r) for r in await pool.fetch(READ_ALL_SQL, after_position, limit)]
 
     async def stream_ids(self) -> list[str]:
         async with self.engine.connect() as conn:
@@ -154,10 +135,10 @@ class PostgresEventStore:
             return [r.stream_id for r in result]
 
     async def get_document(self, stream_id: str) -> Mapping[str, Any] | None:
-        async with self.engine.connect() as conn:
-            result = await conn.execute(sa.select(conferences.c.document).where(conferences.c.id == stream_id))
-            document: Mapping[str, Any] | None = result.scalar_one_or_none()
-            return document
+        pool = await self.pool.get()
+        document: Mapping[str, Any] | None = await pool.fetchval(
+            "SELECT document FROM conferences WHERE id = $1", stream_id)
+        return document
 
     async def list_documents(self, *, status: str | None, limit: int, cursor: str | None) -> Page:
         query = sa.select(conferences.c.id, conferences.c.created_at, conferences.c.document)
@@ -174,12 +155,10 @@ class PostgresEventStore:
         return Page(items=[r.document for r in page], next_cursor=next_cursor)
 
     async def stream_for_call(self, call_sid: str) -> str | None:
-        async with self.engine.connect() as conn:
-            result = await conn.execute(
-                sa.select(call_legs.c.conference_id).where(call_legs.c.call_sid == call_sid)
-            )
-            found: str | None = result.scalar_one_or_none()
-            return found
+        pool = await self.pool.get()
+        found: str | None = await pool.fetchval(
+            "SELECT conference_id FROM call_legs WHERE call_sid = $1", call_sid)
+        return found
 
     async def stream_for_twilio_sid(self, conference_sid: str) -> str | None:
         async with self.engine.connect() as conn:
@@ -201,8 +180,6 @@ class PostgresEventStore:
 
     async def rebuild(self, project: Projector) -> int:
         async with self.engine.begin() as conn:
-            # Same lock as appends: no event lands between the read of the log and the swap.
-            await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(APPEND_LOCK_KEY)))
             log = [_stored(r) for r in await conn.execute(sa.select(events).order_by(events.c.position))]
             rows = project(log)
             await conn.execute(sa.delete(call_legs))

@@ -5,7 +5,8 @@ Effects are pure descriptions; the service performs them one by one and stores e
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 
 from confctl.domain.events import DomainEvent
 
@@ -86,3 +87,27 @@ class Plan:
             effects=[*self.effects, *other.effects],
             transfer_id=self.transfer_id or other.transfer_id,
         )
+
+
+# Stable kinds of the outbox rows (never rename: rows written by one version are run by the next).
+EFFECT_KINDS: dict[str, type[Effect]] = {
+    "dial": Dial,
+    "update_participant": Update,
+    "kick": Kick,
+    "hang_up": HangUp,
+    "end_conference": EndConference,
+    "update_recording": UpdateRecording,
+}
+_KIND_OF = {cls: kind for kind, cls in EFFECT_KINDS.items()}
+
+
+def encode_effect(effect: Effect) -> tuple[str, dict[str, object]]:
+    """(kind, payload) of an effect, JSON-ready."""
+    return _KIND_OF[type(effect)], asdict(effect)
+
+
+def decode_effect(kind: str, payload: Mapping[str, object]) -> Effect:
+    """The effect stored as (kind, payload); fields it does not know are ignored."""
+    cls = EFFECT_KINDS[kind]
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in payload.items() if k in names})  # type: ignore[arg-type]

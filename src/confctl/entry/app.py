@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -17,6 +20,8 @@ from confctl import __version__
 from confctl.adapters.database import at_head, create_engine, migrate
 from confctl.adapters.embedded_pg import EmbeddedPostgres
 from confctl.adapters.pg_notify import PgNotifier
+from confctl.adapters.pg_outbox import PgOutbox
+from confctl.adapters.pg_pool import LazyPool
 from confctl.adapters.pg_store import PostgresEventStore
 from confctl.adapters.signature import SignatureChecker
 from confctl.adapters.twilio_gateway import SdkTwilioGateway
@@ -30,6 +35,7 @@ from confctl.service.conferences import ConferenceRepository
 from confctl.service.control import ControlService
 from confctl.service.effects import CallSettings, EffectRunner
 from confctl.service.gateway import TwilioGateway
+from confctl.service.outbox import EffectWorker
 from confctl.service.ports import Clock
 
 log = structlog.get_logger(__name__)
@@ -47,17 +53,22 @@ def build_container(
     settings: Settings, engine: AsyncEngine, gateway: TwilioGateway | None, clock: Clock | None = None
 ) -> Container:
     """Wire stores and services over one engine."""
-    store = PostgresEventStore(engine)
-    conferences = ConferenceRepository(store)
+    pool = LazyPool.shared(engine, max_size=settings.db_pool_size)
+    store = PostgresEventStore(engine, pool, committers=settings.append_concurrency, max_batch=settings.append_batch)
+    worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    conferences = ConferenceRepository(store, worker_id=worker_id)
+    outbox = PgOutbox(pool, worker_id)
     clock = clock or SystemClock()
-    effects = control = None
+    worker = control = None
     if gateway is not None:
         gateway = metered_gateway(gateway)
         call_settings = CallSettings(public_url=settings.public_url, caller_id=settings.caller_id,
                                      hold_music_url=settings.hold_music_url, wait_url=settings.wait_url,
                                      record=settings.record)
-        effects = EffectRunner(conferences, gateway, clock, call_settings)
-        control = ControlService(conferences, store, gateway, effects, clock)
+        runner = EffectRunner(conferences, gateway, clock, call_settings)
+        worker = EffectWorker(conferences, runner, outbox, gateway, clock, poll_s=settings.outbox_poll_s)
+        control = ControlService(conferences, store, gateway, worker, clock,
+                                 answer_timeout_s=settings.command_timeout_s)
     return Container(
         clock=clock,
         settings=settings,
@@ -65,11 +76,13 @@ def build_container(
         read_model=store,
         idempotency=store,
         conferences=conferences,
-        callbacks=CallbackService(conferences, store, effects),
+        callbacks=CallbackService(conferences, store, worker),
         signatures=SignatureChecker(settings.twilio_auth_token, settings.public_url),
         gateway=gateway,
         control=control,
         live=PgNotifier(engine),
+        worker=worker,
+        outbox=outbox,
     )
 
 
@@ -121,7 +134,13 @@ def create_app(
                     stack.push_async_callback(sdk.aclose)
                     twilio = sdk
                 app.state.container = build_container(settings, db, twilio, clock)
-            stack.push_async_callback(app.state.container.live.aclose)  # before the engine is disposed
+            container: Container = app.state.container
+            stack.push_async_callback(container.aclose)  # before the engine is disposed
+            # Alive (the liveness lock held) before this process claims effects or takes over others'.
+            if container.outbox is not None and not await container.outbox.alive():
+                log.warning("outbox.alive.pending", hint="the database did not answer; effects wait for it")
+            if container.worker is not None:
+                container.worker.start()  # resumes, at once, what a dead process left
             yield
 
     app = FastAPI(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from confctl.adapters.pg_outbox import PgOutbox
 from confctl.adapters.signature import SignatureChecker
 from confctl.entry.settings import Settings
 from confctl.service.callbacks import CallbackService
@@ -12,6 +13,7 @@ from confctl.service.conferences import ConferenceRepository
 from confctl.service.control import ControlService
 from confctl.service.gateway import TwilioGateway
 from confctl.service.live import LocalNotifier, Notifier
+from confctl.service.outbox import EffectWorker
 from confctl.service.ports import Clock, EventStore, IdempotencyStore, ReadModel
 
 
@@ -37,3 +39,16 @@ class Container:
     control: ControlService | None = None
     clock: Clock = field(default_factory=SystemClock)
     live: Notifier = field(default_factory=LocalNotifier)  # wakes live-update (SSE) readers
+    worker: EffectWorker | None = None  # runs the outbox (None: no Twilio gateway, read-only)
+    outbox: PgOutbox | None = None
+
+    async def aclose(self) -> None:
+        """Stop the background work and release connections, in dependency order."""
+        if self.worker is not None:
+            await self.worker.aclose()
+        await self.live.aclose()
+        if self.outbox is not None:
+            await self.outbox.aclose()
+        closing = getattr(self.store, "aclose", None)
+        if closing is not None:
+            await closing()

@@ -2,7 +2,8 @@
 
 Facts are always stored, whatever their arrival order: the state orders them by SequenceNumber. The dedupe
 key, built from Twilio's own ids, makes a repeated delivery store nothing, inside the append's transaction.
-What the reactions ask of Twilio (a transfer moving on, a stray leg hung up) runs after the append.
+What the reactions ask of Twilio (a transfer moving on, a stray leg hung up) is queued in the outbox by the
+same append and run in the background: a webhook is answered once its fact is durable, never waiting on Twilio.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import structlog
 from confctl.domain import events as ev
 from confctl.domain.effects import Plan
 from confctl.service.conferences import Change, ConferenceRepository
-from confctl.service.effects import EffectRunner
+from confctl.service.outbox import EffectWorker
 from confctl.service.ports import ReadModel
 
 log = structlog.get_logger(__name__)
@@ -29,10 +30,10 @@ class CallbackService:
     """Stores Twilio's facts about conferences, calls and recordings."""
 
     def __init__(self, conferences: ConferenceRepository, read_model: ReadModel,
-                 effects: EffectRunner | None = None) -> None:
+                 worker: EffectWorker | None = None) -> None:
         self.conferences = conferences
         self.read_model = read_model
-        self.effects = effects
+        self.worker = worker
 
     async def _record(
         self, conference_id: str, fact: ev.DomainEvent, dedupe_key: str, sequence: int | None = None
@@ -41,15 +42,9 @@ class CallbackService:
         change = await self.conferences.change(
             conference_id, lambda _state: Plan(events=[fact]), metadata=metadata, dedupe_key=dedupe_key
         )
-        bound = log.bind(conference_id=conference_id, type=fact.type, key=dedupe_key)
-        if change.duplicate:
-            bound.info("twilio.callback.duplicate")
-            return change
-        bound.info("twilio.callback.stored", reactions=len(change.plan.events) - 1)
-        if change.plan.effects and self.effects is not None:
-            # Twilio needs its 204 whatever happens next; failures are stored as events and logged.
-            await self.effects.perform(conference_id, Plan(effects=change.plan.effects), metadata,
-                                       raise_errors=False)
+        # Stored and repeated callbacks are counted by /metrics, not logged one line each (the hot path).
+        if change.plan.effects and self.worker is not None:
+            self.worker.submit(conference_id, change, metadata)  # not awaited: Twilio gets its answer now
         return change
 
     async def inbound_call(self, fact: ev.ConferenceCreated) -> Change:

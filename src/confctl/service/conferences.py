@@ -1,24 +1,33 @@
 """Loading a conference from its stream and appending what a decision produced, safely under concurrency.
 
-Every writer (webhook or command, in any process) goes through `ConferenceRepository.change`: read the
-stream, fold, decide, append at the version read, and on a concurrency conflict do it all again.
+Every writer (webhook or command, in any process) goes through `ConferenceRepository.change`: decide on the
+state this process last folded (trusted: the append's version check catches a stale one), append at that
+version, and on a conflict read what is new and decide again. So the common case is one round trip: the
+append. Writers of one conference inside one process take turns (a lock per conference), so they never
+conflict with each other; across processes the version check serializes them.
+
+The effects a plan asks of Twilio are stored with its events, in the outbox, claimed by this process.
 """
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
 from confctl.domain.codec import decode, encode
-from confctl.domain.effects import Plan
+from confctl.domain.effects import Plan, encode_effect
+from confctl.domain.errors import DomainError
 from confctl.domain.evolve import evolve
 from confctl.domain.model import Conference
 from confctl.domain.reactions import with_reactions
-from confctl.service.ports import ConcurrencyError, EventStore, NewEvent, StoredEvent
+from confctl.service.ports import ConcurrencyError, EffectCompletion, EventStore, NewEffect, NewEvent, StoredEvent
 from confctl.service.projection import read_model_row
 
 log = structlog.get_logger(__name__)
@@ -29,12 +38,17 @@ MAX_ATTEMPTS = 20
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """The outcome of `change`: the state after it, the stored events, whether it was a repeat."""
+    """The outcome of `change`: the state after it, the stored events, whether it was a repeat.
+
+    `effect_ids` are the outbox rows of `plan.effects` (same order), all of plan `plan_id`.
+    """
 
     state: Conference
     events: Sequence[StoredEvent]
     plan: Plan
     duplicate: bool = False
+    plan_id: str = ""
+    effect_ids: Sequence[int] = field(default_factory=tuple)
 
 
 class ConferenceRepository:
@@ -42,12 +56,15 @@ class ConferenceRepository:
 
     The last state folded per conference is kept (states are immutable), so a load reads and folds only the
     events stored since, by this process or any other: the log stays the truth, the cache only saves work.
+    `worker_id` names this process in the outbox: effects it decides are claimed by it.
     """
 
-    def __init__(self, store: EventStore, cache_size: int = 2000) -> None:
+    def __init__(self, store: EventStore, cache_size: int = 2000, worker_id: str = "") -> None:
         self.store = store
+        self.worker_id = worker_id or f"worker-{uuid.uuid4().hex}"
         self._cache: OrderedDict[str, Conference] = OrderedDict()
         self._cache_size = cache_size
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def load(self, conference_id: str) -> Conference:
         """The current state (an empty Conference with version 0 when nothing is stored)."""
@@ -69,6 +86,13 @@ class ConferenceRepository:
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
+    def _lock(self, conference_id: str) -> asyncio.Lock:
+        lock = self._locks.get(conference_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[conference_id] = lock
+        return lock
+
     async def change(
         self,
         conference_id: str,
@@ -76,33 +100,54 @@ class ConferenceRepository:
         *,
         metadata: Mapping[str, Any],
         dedupe_key: str | None = None,
+        completes: Sequence[EffectCompletion] = (),
     ) -> Change:
-        """Decide on the current state and append the plan's events and their reactions' in one go.
+        """Decide on the current state and append the plan's events, their reactions' and its effects in one go.
 
         On a concurrent writer the whole decision is taken again on the new state. Domain errors raised by
-        `decide` propagate with nothing stored.
+        `decide` propagate with nothing stored (after checking them against the stored state, never only
+        against the cache).
         """
+        lock = self._lock(conference_id)
+        async with lock:
+            return await self._change(conference_id, decide, metadata, dedupe_key, completes)
+
+    async def _change(self, conference_id: str, decide: Decision, metadata: Mapping[str, Any],
+                      dedupe_key: str | None, completes: Sequence[EffectCompletion]) -> Change:
+        cached = self._cache.get(conference_id)
+        fresh = cached is None
+        state = cached if cached is not None else await self.load(conference_id)
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            state = await self.load(conference_id)
-            plan = with_reactions(state, decide(state))
-            decided = plan.events
+            try:
+                plan = with_reactions(state, decide(state))
+            except DomainError:
+                if fresh:
+                    raise
+                state, fresh = await self.load(conference_id), True  # refused on the cache: ask the log
+                continue
             after = state
-            for event in decided:
+            for event in plan.events:
                 after = evolve(after, event)
-            new_events = [NewEvent(*encode(e), metadata=dict(metadata)) for e in decided]
+            plan_id = f"PL{uuid.uuid4().hex}" if plan.effects else ""
             try:
                 result = await self.store.append(
                     conference_id,
-                    new_events,
+                    [NewEvent(*encode(e), metadata=dict(metadata)) for e in plan.events],
                     expected_version=state.version,
                     dedupe_key=dedupe_key,
-                    read_model=read_model_row(after) if decided else None,
+                    read_model=read_model_row(after) if plan.events else None,
+                    effects=[NewEffect(plan_id=plan_id, seq=i, kind=kind, payload=payload, metadata=dict(metadata),
+                                       transfer_id=plan.transfer_id, claimed_by=self.worker_id)
+                             for i, (kind, payload) in enumerate(map(encode_effect, plan.effects))],
+                    completes=completes,
                 )
             except ConcurrencyError:
                 log.debug("conference.append.conflict", conference_id=conference_id, attempt=attempt)
+                state, fresh = await self.load(conference_id), True
                 continue
             if result.duplicate:
                 return Change(state=state, events=[], plan=Plan(), duplicate=True)
             self._remember(after)
-            return Change(state=after, events=result.events, plan=plan)
+            return Change(state=after, events=result.events, plan=plan, plan_id=plan_id,
+                          effect_ids=tuple(result.effect_ids))
         raise ConcurrencyError(conference_id, -1, -1)

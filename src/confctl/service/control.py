@@ -1,5 +1,6 @@
 """The control commands of API.md §3: one handler each. Load, decide (preconditions first), store the
-intent with its reactions, then drive Twilio through the effects and store each outcome.
+intent with its reactions and its Twilio effects (the outbox) in one append, then wait for the outbox worker
+to drive Twilio and store each outcome.
 
 Two commands racing on one conference are serialized by the stream's version: the loser re-decides on the
 new state (and, for a second transfer, gets transfer_in_progress).
@@ -7,6 +8,7 @@ new state (and, for a second transfer, gets transfer_in_progress).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -18,8 +20,8 @@ from confctl.domain import transfers as tr
 from confctl.domain.effects import Plan
 from confctl.domain.model import Conference
 from confctl.service.conferences import Change, ConferenceRepository
-from confctl.service.effects import EffectRunner
-from confctl.service.gateway import TwilioGateway
+from confctl.service.gateway import TwilioGateway, TwilioUnavailable
+from confctl.service.outbox import EffectWorker
 from confctl.service.ports import Clock, ReadModel
 from confctl.service.projection import conference_document, participant_document, recording_document, transfer_document
 from confctl.service.sync import synchronize
@@ -29,12 +31,13 @@ class ControlService:
     """Participants, hold and mute, supervision, transfers, recording, end and sync."""
 
     def __init__(self, conferences: ConferenceRepository, read_model: ReadModel, gateway: TwilioGateway,
-                 effects: EffectRunner, clock: Clock) -> None:
+                 worker: EffectWorker, clock: Clock, *, answer_timeout_s: float = 20.0) -> None:
         self.conferences = conferences
         self.read_model = read_model
         self.gateway = gateway
-        self.effects = effects
+        self.worker = worker
         self.clock = clock
+        self.answer_timeout_s = answer_timeout_s
 
     def _now(self) -> str:
         return self.clock.now().isoformat()
@@ -43,7 +46,14 @@ class ControlService:
                    command: str) -> Change:
         metadata = {"actor": actor, "causation": command}
         change = await self.conferences.change(conference_id, decide, metadata=metadata)
-        await self.effects.perform(conference_id, change.plan, metadata, raise_errors=True)
+        task = self.worker.submit(conference_id, change, metadata)
+        if task is not None:
+            # The answer is Twilio's; the plan goes on in the outbox whatever happens to this request.
+            try:
+                await asyncio.wait_for(asyncio.shield(task), self.answer_timeout_s)
+            except TimeoutError:
+                raise TwilioUnavailable(f"Twilio has not answered in {self.answer_timeout_s:g} s; "
+                                        "the request stays queued and is retried") from None
         return change
 
     async def add_participant(self, conference_id: str, command: cmd.AddParticipant, actor: str) -> dict[str, Any]:

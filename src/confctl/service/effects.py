@@ -1,15 +1,11 @@
-"""Performing a plan's effects on Twilio, one by one, storing each outcome as an event.
-
-The intent is already stored when an effect runs; its outcome (Twilio's answer or refusal) is stored
-after, and the domain's reactions to that outcome run in turn. The first failure stops the plan: what was
-not done is not guessed at, and a transfer whose step failed is marked failed.
+"""One effect on Twilio: the request it makes, the event that records Twilio's answer, and what to store
+when Twilio refuses or cannot be reached. The outbox worker (`service/outbox.py`) decides when each runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlencode
 
 import structlog
@@ -27,7 +23,6 @@ from confctl.service.gateway import (
     ParticipantUpdate,
     TwilioError,
     TwilioGateway,
-    TwilioUnavailable,
 )
 from confctl.service.ports import Clock
 
@@ -46,7 +41,7 @@ class CallSettings:
 
 
 class EffectRunner:
-    """Performs effects through the TwilioGateway and stores their outcomes."""
+    """Performs single effects through the TwilioGateway."""
 
     def __init__(self, conferences: ConferenceRepository, gateway: TwilioGateway, clock: Clock,
                  settings: CallSettings) -> None:
@@ -58,25 +53,8 @@ class EffectRunner:
     def now(self) -> str:
         return self.clock.now().isoformat()
 
-    async def perform(self, conference_id: str, plan: Plan, metadata: Mapping[str, Any], *,
-                      raise_errors: bool) -> None:
-        """Run the plan's effects in order; on failure store it, and raise it if `raise_errors`."""
-        for effect in plan.effects:
-            try:
-                outcome = await self._one(conference_id, effect)
-            except (TwilioError, TwilioUnavailable) as exc:
-                await self._failed(conference_id, plan, effect, exc, metadata)
-                if raise_errors:
-                    raise
-                log.warning("twilio.effect.failed", conference_id=conference_id, effect=type(effect).__name__,
-                            error=str(exc))
-                return
-            change = await self.conferences.change(conference_id, _just(outcome), metadata=metadata)
-            if change.plan.effects:
-                await self.perform(conference_id, Plan(effects=change.plan.effects), metadata, raise_errors=False)
-
-    async def _failed(self, conference_id: str, plan: Plan, effect: fx.Effect, exc: Exception,
-                      metadata: Mapping[str, Any]) -> None:
+    def failure(self, effect: fx.Effect, exc: Exception, transfer_id: str | None) -> Callable[[Conference], Plan]:
+        """The decision that stores an effect's failure (and fails its transfer when one was moving on)."""
         code = exc.code if isinstance(exc, TwilioError) else None
         reason = exc.message if isinstance(exc, TwilioError) else f"twilio unavailable: {exc}"
         at = self.now()
@@ -88,14 +66,38 @@ class EffectRunner:
             else:
                 events.append(ce.CommandFailed(command=_name(effect), target=getattr(effect, "label", None),
                                                reason=reason, at=at, twilio_code=code))
-            transfer = state.transfer(plan.transfer_id) if plan.transfer_id else None
+            transfer = state.transfer(transfer_id) if transfer_id else None
             if transfer is not None and transfer.is_active and not isinstance(effect, fx.Dial):
                 events.append(ce.TransferFailed(transfer_id=transfer.id, at=at, reason=f"twilio_error: {reason}"))
             return Plan(events=events)
 
-        change = await self.conferences.change(conference_id, decide, metadata=metadata)
-        if change.plan.effects:  # e.g. a failed warm transfer takes the customer off hold
-            await self.perform(conference_id, Plan(effects=change.plan.effects), metadata, raise_errors=False)
+        return decide
+
+    async def reconcile(self, conference_id: str, effect: fx.Effect) -> DomainEvent | None:
+        """What Twilio already did of an effect whose outcome was lost (its process died): for a dial, the
+        leg Twilio has under that label (or the CallSid our log already has for it); None when Twilio has
+        nothing, so the effect may be sent. Effects that Twilio may repeat harmlessly are simply sent again.
+        """
+        if not isinstance(effect, fx.Dial):
+            return None
+        at = self.now()
+        state = await self.conferences.load(conference_id)
+        ours = state.find(effect.label)
+        if ours is not None and ours.call_sid:
+            return ce.ParticipantDialed(label=effect.label, call_sid=ours.call_sid, at=at)
+        sid = state.twilio_sid
+        if not sid:
+            found = await self.gateway.find_conference(conference_id)
+            if found is None:
+                return None
+            sid = found.sid
+        try:
+            snapshot = await self.gateway.fetch_participant(sid, effect.label)
+        except TwilioError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return ce.ParticipantDialed(label=effect.label, call_sid=snapshot.call_sid, at=at)
 
     async def _conference_ref(self, state: Conference, *, sid_required: bool) -> str:
         """The ConferenceSid Twilio wants in its paths (CreateParticipant also takes the FriendlyName)."""
@@ -128,7 +130,8 @@ class EffectRunner:
             wait_url=self.settings.wait_url,
         )
 
-    async def _one(self, conference_id: str, effect: fx.Effect) -> DomainEvent:
+    async def one(self, conference_id: str, effect: fx.Effect) -> DomainEvent:
+        """Send one effect to Twilio; the event that records Twilio's answer."""
         at = self.now()
         state = await self.conferences.load(conference_id)  # cached: reads only what was stored since
         match effect:
@@ -164,11 +167,6 @@ class EffectRunner:
                 )
                 return ce.RecordingUpdated(recording_sid=recording.sid, status=recording.status, at=at)
         raise TypeError(f"unknown effect {effect!r}")  # pragma: no cover
-
-
-def _just(event: DomainEvent) -> Callable[[Conference], Plan]:
-    """A decision that stores one outcome (and whatever the domain does about it)."""
-    return lambda _state: Plan(events=[event])
 
 
 def _updated(label: str, p: ParticipantSnapshot, after_sequence: int, at: str) -> ce.ParticipantUpdated:

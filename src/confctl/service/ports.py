@@ -32,6 +32,51 @@ class NewEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class NewEffect:
+    """A Twilio request to make once the facts that decided it are stored (a row of the outbox).
+
+    Effects of one plan share `plan_id` and run in `seq` order; `claimed_by` is the worker that will run it
+    (the process that decided it), so no other process takes it while that one lives.
+    """
+
+    plan_id: str
+    seq: int
+    kind: str
+    payload: Mapping[str, Any]
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    transfer_id: str | None = None
+    claimed_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EffectCompletion:
+    """The end of one effect, stored with the events of its outcome: `done` or `failed`.
+
+    `skip_rest` marks the plan's later effects `skipped` (the first failure stops a plan).
+    """
+
+    effect_id: int
+    outcome: str
+    error: str | None = None
+    skip_rest: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEffect:
+    """An effect of the outbox not finished yet, as a worker claims it."""
+
+    id: int
+    stream_id: str
+    plan_id: str
+    seq: int
+    kind: str
+    payload: Mapping[str, Any]
+    metadata: Mapping[str, Any]
+    transfer_id: str | None
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
 class StoredEvent:
     """An event as stored: its global position and its version within the stream."""
 
@@ -64,6 +109,7 @@ class AppendResult:
     version: int
     events: Sequence[StoredEvent]
     duplicate: bool = False
+    effect_ids: Sequence[int] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,11 +143,14 @@ class EventStore(Protocol):
         expected_version: int | None,
         dedupe_key: str | None = None,
         read_model: ReadModelRow | None = None,
+        effects: Sequence[NewEffect] = (),
+        completes: Sequence[EffectCompletion] = (),
     ) -> AppendResult:
         """Append atomically. `expected_version` None: any; 0: the stream must be new.
 
         A `dedupe_key` already stored makes the whole append a no-op (`duplicate=True`), decided inside the
-        same transaction. Raises ConcurrencyError when the stream is not at `expected_version`.
+        same transaction. Raises ConcurrencyError when the stream is not at `expected_version`. `effects` are
+        queued in the outbox and `completes` finish outbox rows, in the same transaction as the events.
         """
         ...
 
@@ -169,6 +218,18 @@ class IdempotencyStore(Protocol):
 
     async def get_answer(self, scope: str, key: str) -> IdempotentAnswer | None:
         """What is stored for (scope, key), if anything."""
+        ...
+
+
+class Outbox(Protocol):
+    """The effects queued by appends: found again when the process that was to run them died."""
+
+    async def orphans(self, worker_id: str) -> list[PendingEffect]:
+        """Take over every unfinished effect claimed by a worker that no longer lives; oldest first."""
+        ...
+
+    async def pending(self, plan_id: str) -> list[PendingEffect]:
+        """The unfinished effects of one plan, in order."""
         ...
 
 

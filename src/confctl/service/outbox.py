@@ -1,0 +1,180 @@
+"""The outbox worker: runs the effects that appends queued, stores each outcome, and resumes orphans.
+
+A plan's effects were stored with the facts that decided them, claimed by this process. The worker runs them
+in order, in the background: after each Twilio answer it stores the outcome event and the row's completion in
+one append (and the domain's reactions, whose own effects it then runs too). The first failure stores the
+failure (a dial failed, a command failed, the transfer failed) and skips the rest of the plan.
+
+Webhooks hand their plans over and answer at once; commands wait on their plan's outcome (bounded). When a
+process dies its effects are found by the others, or by itself restarted (`recover`, at start-up and every
+`poll_s`): each is reconciled from Twilio before it is sent again, so a dial Twilio already has is not sent
+twice; then the conference is synchronized from Twilio, so what its callbacks said while nobody listened
+(a leg that joined, one that left) is stored too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from confctl.domain import effects as fx
+from confctl.domain.effects import Plan, decode_effect
+from confctl.domain.events import DomainEvent
+from confctl.domain.model import Conference
+from confctl.service.conferences import Change, ConferenceRepository
+from confctl.service.effects import EffectRunner
+from confctl.service.gateway import TwilioError, TwilioGateway, TwilioUnavailable
+from confctl.service.ports import Clock, EffectCompletion, Outbox, PendingEffect
+from confctl.service.sync import synchronize
+
+log = structlog.get_logger(__name__)
+
+TwilioFailure = (TwilioError, TwilioUnavailable)
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedEffect:
+    """One outbox row to run: its id and the effect it describes."""
+
+    id: int
+    effect: fx.Effect
+
+
+def _just(event: DomainEvent) -> Callable[[Conference], Plan]:
+    """A decision that stores one outcome (and whatever the domain does about it)."""
+    return lambda _state: Plan(events=[event])
+
+
+class EffectWorker:
+    """Runs this process's plans and takes over those of dead processes."""
+
+    def __init__(self, conferences: ConferenceRepository, runner: EffectRunner, outbox: Outbox,
+                 gateway: TwilioGateway, clock: Clock, *, poll_s: float = 1.0) -> None:
+        self.conferences = conferences
+        self.runner = runner
+        self.outbox = outbox
+        self.gateway = gateway
+        self.clock = clock
+        self.poll_s = poll_s
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    @property
+    def worker_id(self) -> str:
+        """Who this process is in the outbox."""
+        return self.conferences.worker_id
+
+    def submit(self, conference_id: str, change: Change, metadata: Mapping[str, Any]) -> asyncio.Task[None] | None:
+        """Run the plan of a stored change in the background; the task ends with its first failure, if any."""
+        if not change.plan.effects:
+            return None
+        queued = [QueuedEffect(i, e) for i, e in zip(change.effect_ids, change.plan.effects, strict=True)]
+        return self._spawn(self._run(conference_id, queued, metadata, change.plan.transfer_id, reconcile=False))
+
+    def _spawn(self, work: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            if not isinstance(exc, TwilioFailure):
+                log.error("outbox.plan.crashed", error=repr(exc))
+
+    async def _run(self, conference_id: str, queued: Sequence[QueuedEffect], metadata: Mapping[str, Any],
+                   transfer_id: str | None, *, reconcile: bool) -> None:
+        for position, item in enumerate(queued):
+            try:
+                outcome = None
+                if reconcile and position == 0:  # only the first can have been in flight when its process died
+                    outcome = await self.runner.reconcile(conference_id, item.effect)
+                if outcome is None:
+                    outcome = await self.runner.one(conference_id, item.effect)
+            except TwilioFailure as exc:
+                log.warning("twilio.effect.failed", conference_id=conference_id, effect=type(item.effect).__name__,
+                            error=str(exc))
+                change = await self.conferences.change(
+                    conference_id, self.runner.failure(item.effect, exc, transfer_id), metadata=metadata,
+                    completes=[EffectCompletion(item.id, "failed", error=str(exc), skip_rest=True)])
+                await self._follow(conference_id, change, metadata)  # e.g. a failed transfer unholds the customer
+                raise
+            change = await self.conferences.change(conference_id, _just(outcome), metadata=metadata,
+                                                   completes=[EffectCompletion(item.id, "done")])
+            await self._follow(conference_id, change, metadata)
+
+    async def _follow(self, conference_id: str, change: Change, metadata: Mapping[str, Any]) -> None:
+        """Run the effects of the reactions to an outcome; their failures are stored, not raised."""
+        task = self.submit(conference_id, change, metadata)
+        if task is not None:
+            with contextlib.suppress(*TwilioFailure):
+                await task
+
+    # Orphans: effects of processes that died.
+
+    async def recover(self) -> int:
+        """Take over the effects of dead workers and run them; returns how many plans were resumed."""
+        orphans = await self.outbox.orphans(self.worker_id)
+        plans: dict[str, list[PendingEffect]] = {}
+        for effect in orphans:
+            plans.setdefault(effect.plan_id, []).append(effect)
+        for plan_id, effects in plans.items():
+            ordered = sorted(effects, key=lambda e: e.seq)
+            log.warning("outbox.orphan.resumed", plan_id=plan_id, conference_id=ordered[0].stream_id,
+                        effects=len(ordered))
+            self._spawn(self._resume(ordered))
+        return len(plans)
+
+    async def _resume(self, effects: Sequence[PendingEffect]) -> None:
+        first = effects[0]
+        queued = [QueuedEffect(e.id, decode_effect(e.kind, e.payload)) for e in effects]
+        try:
+            await self._run(first.stream_id, queued, first.metadata, first.transfer_id, reconcile=True)
+        except TwilioFailure:
+            pass  # stored as the plan's failure
+        finally:
+            await self._synchronize(first.stream_id)
+
+    async def _synchronize(self, conference_id: str) -> None:
+        """Store what Twilio says of the conference now (callbacks may have been lost while nobody ran)."""
+        state = await self.conferences.load(conference_id)
+        if not state.exists or state.status == "completed":
+            return
+        try:
+            notes = await synchronize(self.conferences, self.gateway, state, "confctl",
+                                      self.clock.now().isoformat())
+        except TwilioFailure as exc:
+            log.warning("outbox.sync.failed", conference_id=conference_id, error=str(exc))
+            return
+        if notes:
+            log.warning("outbox.sync.corrected", conference_id=conference_id, corrections=notes)
+
+    async def _sweep(self) -> None:
+        while True:
+            try:
+                await self.recover()
+            except Exception as exc:  # the sweep must outlive a database outage
+                log.warning("outbox.sweep.failed", error=repr(exc))
+            await asyncio.sleep(self.poll_s)
+
+    def start(self) -> None:
+        """Sweep for orphans now and every `poll_s`."""
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.create_task(self._sweep(), name="confctl.outbox.sweep")
+
+    async def aclose(self) -> None:
+        """Stop sweeping and cancel running plans (their rows stay claimed: whoever comes next resumes them)."""
+        tasks = [t for t in (self._sweeper, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._sweeper = None
