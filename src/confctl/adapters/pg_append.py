@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,6 +110,7 @@ class GroupCommitter:
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
+        self.on_batch: Callable[[int], None] | None = None  # told each committed batch's size (metrics)
 
     async def append(self, pending: PendingAppend) -> AppendResult:
         """Queue one append and wait until its batch has committed."""
@@ -175,6 +176,8 @@ class GroupCommitter:
         pool = await self._pool.get()
         async with pool.acquire() as conn:
             rows = await conn.fetch(APPEND_SQL, payload)
+        if self.on_batch is not None:
+            self.on_batch(len(batch))
         for row in rows:
             batch[row["idx"]].resolve(row["status"], row["version"], row["first_position"], row["recorded_at"],
                                       row["effect_ids"])

@@ -27,7 +27,7 @@ from confctl.adapters.signature import SignatureChecker
 from confctl.adapters.twilio_gateway import SdkTwilioGateway
 from confctl.entry import api_control, api_read, api_stream, docs, errors, metrics, webhooks
 from confctl.entry.container import Container, SystemClock
-from confctl.entry.metrics import metered_gateway
+from confctl.entry.metrics import APPEND_BATCH, metered_gateway
 from confctl.entry.schemas import Health
 from confctl.entry.settings import Settings
 from confctl.service.callbacks import CallbackService
@@ -55,6 +55,7 @@ def build_container(
     """Wire stores and services over one engine."""
     pool = LazyPool.shared(engine, max_size=settings.db_pool_size)
     store = PostgresEventStore(engine, pool, committers=settings.append_concurrency, max_batch=settings.append_batch)
+    store.committer.on_batch = APPEND_BATCH.observe
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
     conferences = ConferenceRepository(store, worker_id=worker_id)
     outbox = PgOutbox(pool, worker_id)
