@@ -26,8 +26,9 @@ def alembic_config(url: str) -> Config:
 
 
 def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
-    """An asyncpg engine; pre-ping so a restarted database does not fail the next request."""
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    """An asyncpg engine for the admin paths. No pre-ping (a round trip per checkout): a connection found
+    broken is invalidated by the pool when it fails, and the next checkout connects afresh."""
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
 
 
 async def migrate(engine: AsyncEngine) -> None:

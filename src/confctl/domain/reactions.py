@@ -43,6 +43,11 @@ def react(conference: Conference, event: ev.DomainEvent) -> Plan:
 
 def with_reactions(conference: Conference, plan: Plan) -> Plan:
     """`plan` followed by the reactions its events trigger, and theirs, in order."""
+    return planned(conference, plan)[0]
+
+
+def planned(conference: Conference, plan: Plan) -> tuple[Plan, Conference]:
+    """`with_reactions`, and the state after every event of the extended plan (folded once, not twice)."""
     events = list(plan.events)
     effects = list(plan.effects)
     transfer_id = plan.transfer_id
@@ -55,4 +60,4 @@ def with_reactions(conference: Conference, plan: Plan) -> Plan:
         effects.extend(reaction.effects)
         transfer_id = transfer_id or reaction.transfer_id
         i += 1
-    return Plan(events=events, effects=effects, transfer_id=transfer_id)
+    return Plan(events=events, effects=effects, transfer_id=transfer_id), state

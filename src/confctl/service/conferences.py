@@ -26,7 +26,7 @@ from confctl.domain.effects import Plan, encode_effect
 from confctl.domain.errors import DomainError
 from confctl.domain.evolve import evolve
 from confctl.domain.model import Conference
-from confctl.domain.reactions import with_reactions
+from confctl.domain.reactions import planned
 from confctl.service.ports import ConcurrencyError, EffectCompletion, EventStore, NewEffect, NewEvent, StoredEvent
 from confctl.service.projection import read_model_row
 
@@ -119,15 +119,12 @@ class ConferenceRepository:
         state = cached if cached is not None else await self.load(conference_id)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                plan = with_reactions(state, decide(state))
+                plan, after = planned(state, decide(state))
             except DomainError:
                 if fresh:
                     raise
                 state, fresh = await self.load(conference_id), True  # refused on the cache: ask the log
                 continue
-            after = state
-            for event in plan.events:
-                after = evolve(after, event)
             plan_id = f"PL{uuid.uuid4().hex}" if plan.effects else ""
             try:
                 result = await self.store.append(
