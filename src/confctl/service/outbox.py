@@ -169,8 +169,13 @@ class EffectWorker:
         if self._sweeper is None or self._sweeper.done():
             self._sweeper = asyncio.create_task(self._sweep(), name="confctl.outbox.sweep")
 
-    async def aclose(self) -> None:
-        """Stop sweeping and cancel running plans (their rows stay claimed: whoever comes next resumes them)."""
+    async def aclose(self, grace_s: float = 5.0) -> None:
+        """Stop sweeping; give running plans `grace_s` to finish, then cancel them (their rows stay claimed by
+        this worker, whose lock goes with the process: whoever comes next resumes them)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=grace_s)
         tasks = [t for t in (self._sweeper, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
