@@ -23,6 +23,8 @@ from confctl.service.ports import (
     StoredEvent,
 )
 
+REBUILD_CHUNK_STREAMS = 500
+
 
 class MemoryEventStore:
     """Streams, global order, dedupe keys, read model and idempotent answers in dicts."""
@@ -158,7 +160,12 @@ class MemoryEventStore:
 
     async def rebuild(self, project: Projector) -> int:
         async with self._lock:
-            rows = project(list(self._events))
+            # Chunks of whole streams, as PostgreSQL's rebuild hands them: a projector that needs the whole log
+            # in one call fails here too.
+            stream_ids = list(self._streams)
+            rows: list[ReadModelRow] = []
+            for i in range(0, len(stream_ids), REBUILD_CHUNK_STREAMS):
+                rows += project([e for s in stream_ids[i:i + REBUILD_CHUNK_STREAMS] for e in self._streams[s]])
             self._rows = {r.stream_id: r for r in rows}
             return len(rows)
 

@@ -38,6 +38,11 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+async def _keep(_conn: asyncpg.Connection) -> None:
+    """No reset on release: asyncpg's default (UNLISTEN, RESET ALL, unlock…) is a round trip per checkout, and
+    nothing here leaves session state on a pooled connection (listeners and held locks have their own)."""
+
+
 async def _init(conn: asyncpg.Connection) -> None:
     for kind in ("json", "jsonb"):
         await conn.set_type_codec(kind, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog")
@@ -71,7 +76,7 @@ class LazyPool:
             if self._pool is None:
                 self._pool = await asyncpg.create_pool(
                     **connect_kwargs(self._engine), min_size=self._min_size, max_size=self._max_size,
-                    init=_init, command_timeout=self._command_timeout_s,
+                    init=_init, reset=_keep, command_timeout=self._command_timeout_s,
                     # The statements are few and fixed: keep them prepared per connection.
                     statement_cache_size=256, max_inactive_connection_lifetime=300.0,
                 )

@@ -179,14 +179,10 @@ class PostgresEventStore:
             return found
 
     async def rebuild(self, project: Projector) -> int:
-        async with self.engine.begin() as conn:
-            log = [_stored(r) for r in await conn.execute(sa.select(events).order_by(events.c.position))]
-            rows = project(log)
-            await conn.execute(sa.delete(call_legs))
-            await conn.execute(sa.delete(conferences))
-            for row in rows:
-                await self._write_row(conn, row)
-            return len(rows)
+        # Imported when used: only `confctl rebuild-projections` needs the rebuild machinery.
+        from confctl.adapters.pg_rebuild import rebuild_read_model
+
+        return await rebuild_read_model(self.pool, project)
 
     async def get_answer(self, scope: str, key: str) -> IdempotentAnswer | None:
         async with self.engine.connect() as conn:

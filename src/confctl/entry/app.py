@@ -168,6 +168,7 @@ def create_app(
     app.include_router(api_control.router)
     app.include_router(api_stream.router)
     _operations(app)
+    app.add_middleware(webhooks.WebhookFastPath)  # inside the metrics middleware, which counts its answers too
     metrics.install(app)
     docs.install(app)
     return app

@@ -44,10 +44,9 @@ class ApiProblem(Exception):
         self.headers = headers
 
 
-def problem(status: int, code: str, detail: str, headers: dict[str, str] | None = None,
-            **extra: Any) -> JSONResponse:
-    """A problem+json response."""
-    body = {
+def problem_body(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    """The JSON of a problem (RFC 9457)."""
+    return {
         "type": PROBLEM_TYPE_BASE + code,
         "title": code.replace("_", " ").capitalize(),
         "status": status,
@@ -55,7 +54,13 @@ def problem(status: int, code: str, detail: str, headers: dict[str, str] | None 
         "code": code,
         **extra,
     }
-    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+
+
+def problem(status: int, code: str, detail: str, headers: dict[str, str] | None = None,
+            **extra: Any) -> JSONResponse:
+    """A problem+json response."""
+    return JSONResponse(problem_body(status, code, detail, **extra), status_code=status,
+                        media_type="application/problem+json", headers=headers)
 
 
 def _validation_detail(exc: RequestValidationError) -> str:

@@ -57,7 +57,12 @@ SSE_SUBSCRIBERS = Gauge(
 def count_callback(kind: str, change: Change | None) -> None:
     """A webhook's outcome: a new fact stored, or a repeat that stored nothing (None: not ours to store)."""
     if change is not None:
-        CALLBACKS.labels(kind=kind, outcome="duplicate" if change.duplicate else "stored").inc()
+        _callback_counter(kind, "duplicate" if change.duplicate else "stored").inc()
+
+
+@functools.cache
+def _callback_counter(kind: str, outcome: str) -> Any:
+    return CALLBACKS.labels(kind=kind, outcome=outcome)
 
 
 class MetricsMiddleware:
@@ -65,6 +70,8 @@ class MetricsMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # prometheus_client's labels() takes a lock and builds a key per call: keep the children it returns.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -84,8 +91,15 @@ class MetricsMiddleware:
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             method = scope["method"]
-            HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
-            HTTP_DURATION.labels(method=method, route=route).observe(time.perf_counter() - started)
+            key = (method, route, status)
+            children = self._children.get(key)
+            if children is None:
+                children = self._children[key] = (
+                    HTTP_REQUESTS.labels(method=method, route=route, status=str(status)),
+                    HTTP_DURATION.labels(method=method, route=route),
+                )
+            children[0].inc()
+            children[1].observe(time.perf_counter() - started)
             if route.startswith("/twilio/") and status in (400, 403):
                 kind = route.removeprefix("/twilio/")
                 CALLBACKS.labels(kind=kind, outcome="rejected" if status == 403 else "invalid").inc()

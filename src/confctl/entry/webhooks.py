@@ -1,59 +1,79 @@
-"""Twilio → confctl webhooks (API.md §2): signed form POSTs in, TwiML or 204 out."""
+"""Twilio → confctl webhooks (API.md §2): signed form POSTs in, TwiML or 204 out.
+
+Each webhook is one plain coroutine over a `Hook` (path, query, signature, body) that returns a `Reply`. They
+are served by `WebhookFastPath`, an ASGI middleware that answers the four POSTs itself, without the
+framework's per-request routing, dependency solving and exception layers: these are the hottest requests
+confctl serves. The FastAPI routes below run the same coroutines; they describe the webhooks in the OpenAPI
+document, and serve them too when the middleware is not installed.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qsl, quote
 
+import orjson
 import structlog
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from confctl.adapters.twiml import ConferenceTwiml, dial_conference
 from confctl.entry import twilio_forms as forms
 from confctl.entry.container import Container
-from confctl.entry.errors import ApiProblem
+from confctl.entry.errors import ApiProblem, problem_body
 from confctl.entry.metrics import count_callback
 
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/twilio", tags=["twilio webhooks"])
 
+MAX_BODY = 64 * 1024  # Twilio's callbacks are a few hundred bytes
 
-async def signed_form(request: Request) -> dict[str, str]:
+
+@dataclass(frozen=True, slots=True)
+class Hook:
+    """One webhook request as Twilio sent it."""
+
+    path: str
+    query: str
+    signature: str | None
+    body: bytes
+
+    def query_param(self, name: str) -> str | None:
+        return next((v for k, v in parse_qsl(self.query, keep_blank_values=True) if k == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a webhook answers."""
+
+    status: int = 204
+    body: bytes = b""
+    media_type: str | None = None
+
+
+NO_CONTENT = Reply()
+
+
+def signed_form(c: Container, hook: Hook) -> dict[str, str]:
     """The form of a request Twilio signed; 403 (nothing stored) when the signature is missing or wrong.
 
     Twilio posts `application/x-www-form-urlencoded` UTF-8: parsed here directly (a multipart parser per
     callback costs more than everything else on this path).
     """
-    container: Container = request.app.state.container
     multi: dict[str, list[str]] = {}
-    for key, value in parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True):
+    for key, value in parse_qsl(hook.body.decode("utf-8", "replace"), keep_blank_values=True):
         multi.setdefault(key, []).append(value)
-    path, query = request.scope["path"], request.scope["query_string"].decode("latin-1")
-    if not container.signatures.is_valid(path, query, multi, request.headers.get("x-twilio-signature")):
-        log.warning("twilio.signature.rejected", path=path)
+    if not c.signatures.is_valid(hook.path, hook.query, multi, hook.signature):
+        log.warning("twilio.signature.rejected", path=hook.path)
         raise ApiProblem(403, "invalid_signature", "X-Twilio-Signature is missing or does not match.")
     return {key: values[0] for key, values in multi.items()}
 
 
-Form = Annotated[dict[str, str], Depends(signed_form)]
-NO_CONTENT = Response(status_code=204)
-
-
-def _container(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container
-
-
-@router.post(
-    "/voice",
-    operation_id="twilioVoice",
-    summary="Voice webhook: put the caller into their conference",
-    response_class=Response,
-    responses={200: {"content": {"application/xml": {}}, "description": "TwiML"}},
-)
-async def voice(request: Request, form: Form) -> Response:
-    """Answers an inbound call with `<Dial><Conference>` into `room-{CallSid}`."""
-    c = _container(request)
+async def voice_hook(c: Container, hook: Hook) -> Reply:
+    """The caller goes into `room-{CallSid}`."""
+    form = signed_form(c, hook)
     fact = forms.voice(form, c.clock.now(), c.settings.record)
     change = await c.callbacks.inbound_call(fact)
     count_callback("voice", change)
@@ -69,14 +89,12 @@ async def voice(request: Request, form: Form) -> Response:
             recording_status_callback=f"{public}/twilio/recording-status?conference_id={quote(conference_id)}",
         )
     )
-    return Response(content=twiml, media_type="application/xml")
+    return Reply(200, twiml.encode(), "application/xml")
 
 
-@router.post("/conference-status", status_code=204, operation_id="twilioConferenceStatus",
-             summary="Conference status callback", response_class=Response)
-async def conference_status(request: Request, form: Form) -> Response:
-    """Stores a conference event (start, end, join, leave, mute, hold, modify)."""
-    c = _container(request)
+async def conference_status_hook(c: Container, hook: Hook) -> Reply:
+    """A conference event (start, end, join, leave, mute, hold, modify) is stored."""
+    form = signed_form(c, hook)
     callback = forms.conference_status(form, c.clock.now())
     if callback.fact is None:
         log.info("twilio.callback.ignored", event=form.get("StatusCallbackEvent"))
@@ -86,22 +104,135 @@ async def conference_status(request: Request, form: Form) -> Response:
     return NO_CONTENT
 
 
-@router.post("/call-status", status_code=204, operation_id="twilioCallStatus",
-             summary="Call status callback of a leg confctl dialed", response_class=Response)
-async def call_status(request: Request, form: Form) -> Response:
-    """Stores a call's progress (initiated, ringing, answered, completed, busy, no-answer, failed, canceled)."""
-    c = _container(request)
-    fact, key = forms.call_status(form, c.clock.now(), request.query_params.get("label"))
-    count_callback("call-status", await c.callbacks.call_status(fact, request.query_params.get("conference_id"), key))
+async def call_status_hook(c: Container, hook: Hook) -> Reply:
+    """A dialed leg's progress is stored."""
+    form = signed_form(c, hook)
+    fact, key = forms.call_status(form, c.clock.now(), hook.query_param("label"))
+    count_callback("call-status", await c.callbacks.call_status(fact, hook.query_param("conference_id"), key))
     return NO_CONTENT
+
+
+async def recording_status_hook(c: Container, hook: Hook) -> Reply:
+    """A recording's status is stored."""
+    form = signed_form(c, hook)
+    fact, key = forms.recording_status(form, c.clock.now())
+    count_callback("recording-status", await c.callbacks.recording_status(
+        fact, hook.query_param("conference_id"), form.get("ConferenceSid"), key))
+    return NO_CONTENT
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    path: str
+
+
+Handler = Callable[[Container, Hook], Awaitable[Reply]]
+HOOKS: dict[str, Handler] = {
+    "/twilio/voice": voice_hook,
+    "/twilio/conference-status": conference_status_hook,
+    "/twilio/call-status": call_status_hook,
+    "/twilio/recording-status": recording_status_hook,
+}
+_ROUTES = {path: _Route(path) for path in HOOKS}
+
+
+def _problem_reply(exc: ApiProblem) -> Reply:
+    return Reply(exc.status, orjson.dumps(problem_body(exc.status, exc.code, exc.detail)), "application/problem+json")
+
+
+async def _run(handler: Handler, c: Container, hook: Hook) -> Reply:
+    try:
+        return await handler(c, hook)
+    except ApiProblem as exc:
+        return _problem_reply(exc)
+
+
+# The FastAPI routes: the OpenAPI description, and the same handlers when the fast path is not in front.
+
+async def _from_request(request: Request, handler: Handler) -> Response:
+    hook = Hook(request.url.path, request.url.query, request.headers.get("x-twilio-signature"),
+                await request.body())
+    reply = await _run(handler, request.app.state.container, hook)
+    return Response(reply.body, status_code=reply.status, media_type=reply.media_type)
+
+
+_FORM = {"requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {
+    "schema": {"type": "object", "additionalProperties": {"type": "string"}}}}}}
+_SIGNED: dict[int | str, dict[str, Any]] = {
+    403: {"description": "invalid_signature: X-Twilio-Signature missing or wrong; nothing stored"},
+    400: {"description": "invalid_request: a field Twilio always sends is missing; nothing stored"},
+}
+
+
+@router.post("/voice", operation_id="twilioVoice", summary="Voice webhook: put the caller into their conference",
+             response_class=Response, openapi_extra=_FORM,
+             responses={200: {"content": {"application/xml": {}}, "description": "TwiML"}, **_SIGNED})
+async def voice(request: Request) -> Response:
+    """Answers an inbound call with `<Dial><Conference>` into `room-{CallSid}`."""
+    return await _from_request(request, voice_hook)
+
+
+@router.post("/conference-status", status_code=204, operation_id="twilioConferenceStatus",
+             summary="Conference status callback", response_class=Response, openapi_extra=_FORM, responses=_SIGNED)
+async def conference_status(request: Request) -> Response:
+    """Stores a conference event (start, end, join, leave, mute, hold, modify)."""
+    return await _from_request(request, conference_status_hook)
+
+
+@router.post("/call-status", status_code=204, operation_id="twilioCallStatus",
+             summary="Call status callback of a leg confctl dialed", response_class=Response, openapi_extra=_FORM,
+             responses=_SIGNED)
+async def call_status(request: Request) -> Response:
+    """Stores a call's progress (initiated, ringing, answered, completed, busy, no-answer, failed, canceled)."""
+    return await _from_request(request, call_status_hook)
 
 
 @router.post("/recording-status", status_code=204, operation_id="twilioRecordingStatus",
-             summary="Conference recording status callback", response_class=Response)
-async def recording_status(request: Request, form: Form) -> Response:
+             summary="Conference recording status callback", response_class=Response, openapi_extra=_FORM,
+             responses=_SIGNED)
+async def recording_status(request: Request) -> Response:
     """Stores a recording's status (in-progress, completed, absent, …)."""
-    c = _container(request)
-    fact, key = forms.recording_status(form, c.clock.now())
-    count_callback("recording-status", await c.callbacks.recording_status(
-        fact, request.query_params.get("conference_id"), form.get("ConferenceSid"), key))
-    return NO_CONTENT
+    return await _from_request(request, recording_status_hook)
+
+
+class WebhookFastPath:
+    """ASGI middleware: the POSTs of HOOKS answered directly; everything else goes on to the app."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handler = HOOKS.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
+        if handler is None:
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = _ROUTES[scope["path"]]  # what routing would have set: the metrics' route label
+        body = await _read_body(receive)
+        if body is None:
+            reply = _problem_reply(ApiProblem(413, "invalid_request", f"a webhook body is at most {MAX_BODY} bytes"))
+        else:
+            signature = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-twilio-signature"), None)
+            hook = Hook(scope["path"], scope["query_string"].decode("latin-1"), signature, body)
+            reply = await _run(handler, scope["app"].state.container, hook)
+        headers = [(b"content-length", str(len(reply.body)).encode())]
+        if reply.media_type:
+            headers.append((b"content-type", reply.media_type.encode()))
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        await send({"type": "http.response.body", "body": reply.body})
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The request body, or None when it is larger than MAX_BODY."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message: Message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks)  # the client went away; what there is fails the signature
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)

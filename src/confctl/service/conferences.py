@@ -12,10 +12,10 @@ The effects a plan asks of Twilio are stored with its events, in the outbox, cla
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,7 +64,7 @@ class ConferenceRepository:
         self.worker_id = worker_id or f"worker-{uuid.uuid4().hex}"
         self._cache: OrderedDict[str, Conference] = OrderedDict()
         self._cache_size = cache_size
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # lock and how many writers hold or wait for it
 
     async def load(self, conference_id: str) -> Conference:
         """The current state (an empty Conference with version 0 when nothing is stored)."""
@@ -86,12 +86,20 @@ class ConferenceRepository:
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
-    def _lock(self, conference_id: str) -> asyncio.Lock:
-        lock = self._locks.get(conference_id)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[conference_id] = lock
-        return lock
+    @contextlib.asynccontextmanager
+    async def _turn(self, conference_id: str) -> AsyncIterator[None]:
+        """This process's writers of one conference, one at a time (the entry goes with the last of them)."""
+        lock, users = self._locks.get(conference_id) or (asyncio.Lock(), 0)
+        self._locks[conference_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[conference_id]
+            if users == 1:
+                del self._locks[conference_id]
+            else:
+                self._locks[conference_id] = (lock, users - 1)
 
     async def change(
         self,
@@ -108,8 +116,7 @@ class ConferenceRepository:
         `decide` propagate with nothing stored (after checking them against the stored state, never only
         against the cache).
         """
-        lock = self._lock(conference_id)
-        async with lock:
+        async with self._turn(conference_id):
             return await self._change(conference_id, decide, metadata, dedupe_key, completes)
 
     async def _change(self, conference_id: str, decide: Decision, metadata: Mapping[str, Any],

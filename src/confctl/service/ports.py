@@ -129,6 +129,8 @@ class IdempotentAnswer:
     body: Mapping[str, Any]
 
 
+# The read-model rows of the streams whose events it is given. A rebuild calls it once per chunk of whole streams
+# (every event of each stream, in version order), never with the whole log at once: memory stays bounded.
 Projector = Callable[[Sequence[StoredEvent]], Sequence[ReadModelRow]]
 
 
@@ -193,7 +195,8 @@ class ReadModel(Protocol):
         ...
 
     async def rebuild(self, project: Projector) -> int:
-        """Replace the whole projection with `project(every event)`, atomically; returns the row count."""
+        """Replace the whole projection with what `project` makes of every stream, chunk by chunk, and swap it
+        in atomically, appends going on meanwhile (their events are in the new projection); the row count."""
         ...
 
 
