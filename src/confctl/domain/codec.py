@@ -28,7 +28,27 @@ def encode(event: DomainEvent) -> tuple[str, dict[str, Any]]:
     """(type, data) of an event."""
     if isinstance(event, UnknownEvent):
         return event.stored_type, dict(event.data)
-    return event.type, dataclasses.asdict(event)
+    data: dict[str, Any] = _plain(event)
+    return event.type, data
+
+
+_FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready data of a value: `dataclasses.asdict` without its deep copies (events hold immutable values),
+    which made it the costliest step of storing a callback."""
+    cls = type(value)
+    names = _FIELD_NAMES.get(cls)
+    if names is None and dataclasses.is_dataclass(value):
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(value))
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 _HINTS: dict[type[Any], dict[str, Any]] = {}
