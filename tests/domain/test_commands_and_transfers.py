@@ -181,3 +181,22 @@ def test_transfer_puts_every_legs_end_on_exit_right_before_holding() -> None:
         Update("agent-helper", "CA5", end_conference_on_exit=False),
         Update("customer", "CA1", hold=True),
     ]
+
+
+def test_a_target_join_learned_from_sync_moves_the_transfer_like_its_callback() -> None:
+    """The target's join callback was lost (confctl was down); `sync` finds it in the conference: the warm
+    transfer consults, the cold one completes and unholds the customer, as the callback would have made them."""
+    warm, target = warm_transfer(live_call())
+    warm = apply(warm, [ce.ParticipantDialed(label=target, call_sid="CA3", at=AT)])
+    found = ce.ParticipantCorrected(call_sid="CA3", label=target, present=True, after_sequence=4, at=AT)
+    assert [e.type for e in with_reactions(warm, Plan(events=[found])).events] == [
+        "participant.corrected", "transfer.consulting"]
+    cold = live_call()
+    plan = tr.plan_transfer(cold, tr.StartTransfer(kind="cold", from_label="agent-a", to="client:c"), "TR2", AT, None)
+    cold = apply(cold, plan.events)
+    label = cold.transfer("TR2").target_label  # type: ignore[union-attr]
+    cold = apply(cold, [ce.ParticipantDialed(label=label, call_sid="CA4", at=AT)])
+    found = ce.ParticipantCorrected(call_sid="CA4", label=label, present=True, after_sequence=5, at=AT)
+    reacted = with_reactions(cold, Plan(events=[found]))
+    assert reacted.events[-1] == ce.TransferCompleted(transfer_id="TR2", at=AT, reason="target_joined")
+    assert reacted.effects == [Update("customer", "CA1", hold=False)]

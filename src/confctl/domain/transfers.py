@@ -10,6 +10,7 @@ Transfers move on Twilio's facts (callbacks), never on timers guessing them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from confctl.domain import command_events as ce
 from confctl.domain import errors as de
@@ -154,6 +155,11 @@ def _target_failure(conference: Conference, transfer: Transfer, event: ev.Domain
     return None
 
 
+def _joined(event: ev.DomainEvent) -> TypeGuard[ev.ParticipantJoined | ce.ParticipantCorrected]:
+    """A leg's arrival, from its callback or from `sync` (the callback was lost: Twilio says it is there)."""
+    return isinstance(event, ev.ParticipantJoined) or (isinstance(event, ce.ParticipantCorrected) and event.present)
+
+
 def react(conference: Conference, event: ev.DomainEvent) -> Plan:
     """What the active transfer does about a fact just stored (`conference` is the state after it)."""
     transfer = conference.active_transfer
@@ -170,7 +176,7 @@ def react(conference: Conference, event: ev.DomainEvent) -> Plan:
                     else [])
     if isinstance(event, ce.ParticipantDialed) and event.label == transfer.target_label:
         return Plan()
-    if isinstance(event, ev.ParticipantJoined) and target is not None and event.call_sid == target.call_sid:
+    if _joined(event) and target is not None and target.is_connected and event.call_sid == target.call_sid:
         if transfer.state != "dialing":
             return Plan()
         if transfer.kind == "warm" and _from_is_connected(conference, transfer):
