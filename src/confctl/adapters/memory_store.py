@@ -158,6 +158,11 @@ class MemoryEventStore:
         return next((r.stream_id for r in self._rows.values()
                      if any(t.get("id") == transfer_id for t in r.document.get("transfers", []))), None)
 
+    async def moving_transfers(self) -> list[str]:
+        rows = sorted(self._rows.values(), key=lambda r: r.created_at)
+        return [r.stream_id for r in rows if r.status != "completed" and any(
+            t.get("state") in ("dialing", "consulting") for t in r.document.get("transfers", []))]
+
     async def rebuild(self, project: Projector) -> int:
         async with self._lock:
             # Chunks of whole streams, as PostgreSQL's rebuild hands them: a projector that needs the whole log

@@ -168,6 +168,14 @@ class PostgresEventStore:
             found: str | None = result.scalar_one_or_none()
             return found
 
+    async def moving_transfers(self) -> list[str]:
+        pool = await self.pool.get()
+        rows = await pool.fetch(
+            "SELECT id FROM conferences WHERE status <> 'completed'"
+            " AND (document->'transfers' @> '[{\"state\": \"dialing\"}]'"
+            " OR document->'transfers' @> '[{\"state\": \"consulting\"}]') ORDER BY created_at")
+        return [r["id"] for r in rows]
+
     async def stream_for_transfer(self, transfer_id: str) -> str | None:
         async with self.engine.connect() as conn:
             result = await conn.execute(

@@ -67,8 +67,9 @@ def build_container(
                                      hold_music_url=settings.hold_music_url, wait_url=settings.wait_url,
                                      record=settings.record)
         runner = EffectRunner(conferences, gateway, clock, call_settings)
-        worker = EffectWorker(conferences, runner, outbox, gateway, clock, poll_s=settings.outbox_poll_s)
-        control = ControlService(conferences, store, gateway, worker, clock,
+        worker = EffectWorker(conferences, runner, outbox, gateway, clock, poll_s=settings.outbox_poll_s,
+                              read_model=store)
+        control = ControlService(conferences, store, gateway, clock,
                                  answer_timeout_s=settings.command_timeout_s)
     return Container(
         clock=clock,
@@ -77,7 +78,7 @@ def build_container(
         read_model=store,
         idempotency=store,
         conferences=conferences,
-        callbacks=CallbackService(conferences, store, worker),
+        callbacks=CallbackService(conferences, store),
         signatures=SignatureChecker(settings.twilio_auth_token, settings.public_url),
         gateway=gateway,
         control=control,

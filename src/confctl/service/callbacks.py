@@ -13,7 +13,6 @@ import structlog
 from confctl.domain import events as ev
 from confctl.domain.effects import Plan
 from confctl.service.conferences import Change, ConferenceRepository
-from confctl.service.outbox import EffectWorker
 from confctl.service.ports import ReadModel
 
 log = structlog.get_logger(__name__)
@@ -29,11 +28,9 @@ def conference_id_for(call_sid: str) -> str:
 class CallbackService:
     """Stores Twilio's facts about conferences, calls and recordings."""
 
-    def __init__(self, conferences: ConferenceRepository, read_model: ReadModel,
-                 worker: EffectWorker | None = None) -> None:
+    def __init__(self, conferences: ConferenceRepository, read_model: ReadModel) -> None:
         self.conferences = conferences
         self.read_model = read_model
-        self.worker = worker
 
     async def _record(
         self, conference_id: str, fact: ev.DomainEvent, dedupe_key: str, sequence: int | None = None
@@ -42,9 +39,8 @@ class CallbackService:
         change = await self.conferences.change(
             conference_id, lambda _state: Plan(events=[fact]), metadata=metadata, dedupe_key=dedupe_key
         )
-        # Stored and repeated callbacks are counted by /metrics, not logged one line each (the hot path).
-        if change.plan.effects and self.worker is not None:
-            self.worker.submit(conference_id, change, metadata)  # not awaited: Twilio gets its answer now
+        # Stored and repeated callbacks are counted by /metrics, not logged one line each (the hot path). The
+        # reactions' effects already run in the background (change.effects_done): Twilio gets its answer now.
         return change
 
     async def inbound_call(self, fact: ev.ConferenceCreated) -> Change:

@@ -6,7 +6,8 @@ version, and on a conflict read what is new and decide again. So the common case
 append. Writers of one conference inside one process take turns (a lock per conference), so they never
 conflict with each other; across processes the version check serializes them.
 
-The effects a plan asks of Twilio are stored with its events, in the outbox, claimed by this process.
+The effects a plan asks of Twilio are stored with its events, in the outbox, claimed by this process, and
+handed to `run_effects` (the outbox worker) once stored.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import contextlib
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
@@ -40,7 +41,8 @@ MAX_ATTEMPTS = 20
 class Change:
     """The outcome of `change`: the state after it, the stored events, whether it was a repeat.
 
-    `effect_ids` are the outbox rows of `plan.effects` (same order), all of plan `plan_id`.
+    `effect_ids` are the outbox rows of `plan.effects` (same order), all of plan `plan_id`; `effects_done` is
+    the task running them (None when there are none, or nothing runs effects in this process).
     """
 
     state: Conference
@@ -49,6 +51,10 @@ class Change:
     duplicate: bool = False
     plan_id: str = ""
     effect_ids: Sequence[int] = field(default_factory=tuple)
+    effects_done: asyncio.Task[None] | None = None
+
+
+EffectRunner = Callable[[str, Change, Mapping[str, Any]], "asyncio.Task[None] | None"]
 
 
 class ConferenceRepository:
@@ -65,6 +71,9 @@ class ConferenceRepository:
         self._cache: OrderedDict[str, Conference] = OrderedDict()
         self._cache_size = cache_size
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # lock and how many writers hold or wait for it
+        # Set by the outbox worker: every stored plan's effects start running as soon as they are stored,
+        # whoever stored them (a webhook, a command, an outcome, a sync): none can be forgotten.
+        self.run_effects: EffectRunner | None = None
 
     async def load(self, conference_id: str) -> Conference:
         """The current state (an empty Conference with version 0 when nothing is stored)."""
@@ -152,6 +161,9 @@ class ConferenceRepository:
             if result.duplicate:
                 return Change(state=state, events=[], plan=Plan(), duplicate=True)
             self._remember(after)
-            return Change(state=after, events=result.events, plan=plan, plan_id=plan_id,
-                          effect_ids=tuple(result.effect_ids))
+            change = Change(state=after, events=result.events, plan=plan, plan_id=plan_id,
+                            effect_ids=tuple(result.effect_ids))
+            if plan.effects and self.run_effects is not None:
+                change = replace(change, effects_done=self.run_effects(conference_id, change, metadata))
+            return change
         raise ConcurrencyError(conference_id, -1, -1)

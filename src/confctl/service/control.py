@@ -21,7 +21,6 @@ from confctl.domain.effects import Plan
 from confctl.domain.model import Conference
 from confctl.service.conferences import Change, ConferenceRepository
 from confctl.service.gateway import TwilioGateway, TwilioUnavailable
-from confctl.service.outbox import EffectWorker
 from confctl.service.ports import Clock, ReadModel
 from confctl.service.projection import conference_document, participant_document, recording_document, transfer_document
 from confctl.service.sync import synchronize
@@ -31,11 +30,10 @@ class ControlService:
     """Participants, hold and mute, supervision, transfers, recording, end and sync."""
 
     def __init__(self, conferences: ConferenceRepository, read_model: ReadModel, gateway: TwilioGateway,
-                 worker: EffectWorker, clock: Clock, *, answer_timeout_s: float = 20.0) -> None:
+                 clock: Clock, *, answer_timeout_s: float = 20.0) -> None:
         self.conferences = conferences
         self.read_model = read_model
         self.gateway = gateway
-        self.worker = worker
         self.clock = clock
         self.answer_timeout_s = answer_timeout_s
 
@@ -46,7 +44,7 @@ class ControlService:
                    command: str) -> Change:
         metadata = {"actor": actor, "causation": command}
         change = await self.conferences.change(conference_id, decide, metadata=metadata)
-        task = self.worker.submit(conference_id, change, metadata)
+        task = change.effects_done
         if task is not None:
             # The answer is Twilio's; the plan goes on in the outbox whatever happens to this request.
             try:

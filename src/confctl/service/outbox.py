@@ -9,7 +9,8 @@ Webhooks hand their plans over and answer at once; commands wait on their plan's
 process dies its effects are found by the others, or by itself restarted (`recover`, at start-up and every
 `poll_s`): each is reconciled from Twilio before it is sent again, so a dial Twilio already has is not sent
 twice; then the conference is synchronized from Twilio, so what its callbacks said while nobody listened
-(a leg that joined, one that left) is stored too.
+(a leg that joined, one that left) is stored too. At start-up every conference whose transfer is still
+moving is synchronized as well: its callbacks may have been lost with no effect left pending.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from confctl.domain.model import Conference
 from confctl.service.conferences import Change, ConferenceRepository
 from confctl.service.effects import EffectRunner
 from confctl.service.gateway import TwilioError, TwilioGateway, TwilioUnavailable
-from confctl.service.ports import Clock, EffectCompletion, Outbox, PendingEffect
+from confctl.service.ports import Clock, EffectCompletion, Outbox, PendingEffect, ReadModel
 from confctl.service.sync import synchronize
 
 log = structlog.get_logger(__name__)
@@ -54,8 +55,10 @@ class EffectWorker:
     """Runs this process's plans and takes over those of dead processes."""
 
     def __init__(self, conferences: ConferenceRepository, runner: EffectRunner, outbox: Outbox,
-                 gateway: TwilioGateway, clock: Clock, *, poll_s: float = 1.0) -> None:
+                 gateway: TwilioGateway, clock: Clock, *, poll_s: float = 1.0,
+                 read_model: ReadModel | None = None) -> None:
         self.conferences = conferences
+        self.read_model = read_model
         self.runner = runner
         self.outbox = outbox
         self.gateway = gateway
@@ -63,6 +66,7 @@ class EffectWorker:
         self.poll_s = poll_s
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        conferences.run_effects = self.submit
 
     @property
     def worker_id(self) -> str:
@@ -70,7 +74,9 @@ class EffectWorker:
         return self.conferences.worker_id
 
     def submit(self, conference_id: str, change: Change, metadata: Mapping[str, Any]) -> asyncio.Task[None] | None:
-        """Run the plan of a stored change in the background; the task ends with its first failure, if any."""
+        """Run the plan of a stored change in the background; the task ends with its first failure, if any.
+
+        The repository calls this for every change it stores (`run_effects`)."""
         if not change.plan.effects:
             return None
         queued = [QueuedEffect(i, e) for i, e in zip(change.effect_ids, change.plan.effects, strict=True)]
@@ -111,11 +117,10 @@ class EffectWorker:
             await self._follow(conference_id, change, metadata)
 
     async def _follow(self, conference_id: str, change: Change, metadata: Mapping[str, Any]) -> None:
-        """Run the effects of the reactions to an outcome; their failures are stored, not raised."""
-        task = self.submit(conference_id, change, metadata)
-        if task is not None:
+        """Wait for the effects of the reactions to an outcome; their failures are stored, not raised."""
+        if change.effects_done is not None:
             with contextlib.suppress(*TwilioFailure):
-                await task
+                await change.effects_done
 
     # Orphans: effects of processes that died.
 
@@ -156,13 +161,28 @@ class EffectWorker:
         if notes:
             log.warning("outbox.sync.corrected", conference_id=conference_id, corrections=notes)
 
+    async def resync_moving_transfers(self) -> int:
+        """Synchronize every conference whose transfer is still moving: at start-up, what the callbacks of a
+        process that died said (a target that joined or failed while nobody listened) is found this way."""
+        if self.read_model is None:
+            return 0
+        moving = await self.read_model.moving_transfers()
+        for conference_id in moving:
+            await self._synchronize(conference_id)
+        return len(moving)
+
     async def _sweep(self) -> None:
+        try:
+            await self.recover()
+            await self.resync_moving_transfers()
+        except Exception as exc:  # the sweep must outlive a database outage
+            log.warning("outbox.startup.failed", error=repr(exc))
         while True:
+            await asyncio.sleep(self.poll_s)
             try:
                 await self.recover()
             except Exception as exc:  # the sweep must outlive a database outage
                 log.warning("outbox.sweep.failed", error=repr(exc))
-            await asyncio.sleep(self.poll_s)
 
     def start(self) -> None:
         """Sweep for orphans now and every `poll_s`."""

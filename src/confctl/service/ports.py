@@ -194,6 +194,10 @@ class ReadModel(Protocol):
         """The conference a transfer belongs to."""
         ...
 
+    async def moving_transfers(self) -> list[str]:
+        """Conferences not completed whose transfer is still moving (dialing or consulting)."""
+        ...
+
     async def rebuild(self, project: Projector) -> int:
         """Replace the whole projection with what `project` makes of every stream, chunk by chunk, and swap it
         in atomically, appends going on meanwhile (their events are in the new projection); the row count."""
