@@ -1,0 +1,1 @@
+"""Tests on real processes: `confctl serve` (SIGKILLed and restarted), `confctl simulator`, PostgreSQL."""

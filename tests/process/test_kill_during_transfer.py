@@ -1,0 +1,104 @@
+"""kill -9 of `confctl serve` at each step of a warm and a cold transfer, then a restart on the same port.
+
+The kill points: after the transfer is stored and before its dial reaches Twilio (the twilio proxy holds
+the request); after Twilio acted on the dial and before its answer is stored (the proxy withholds the
+answer); during the consult; while a cold transfer's target rings. After the restart the transfer must
+reach the state the simulator's ground truth implies, nobody may stay on hold, confctl must hear the call
+as the simulator does, and Twilio must have received exactly one dial for the target.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.process.exchanges import Action
+from tests.process.stack import ProcessStack, eventually
+from tests.process.transfers import (
+    TARGET,
+    TARGET_LABEL,
+    dial_rule,
+    finish_transfer,
+    live_call,
+    request_transfer,
+    transfer_in,
+)
+
+SHORT_RING_S = 0.3  # the target answers quickly (while confctl is down, where a test kills it)
+RING_PAST_RESTART_S = 4.0  # the target still rings after a kill and a restart (about 1 s here)
+KINDS = ["warm", "cold"]
+
+
+async def target_connected(stack: ProcessStack, room: str) -> None:
+    """The simulator has the target connected (it answered)."""
+    truth = await stack.ground_truth(room)
+    assert TARGET_LABEL in {p["label"] for p in truth["participants"]}, f"{TARGET_LABEL} not connected yet"
+
+
+def join_callbacks_lost(stack: ProcessStack) -> list[str]:
+    """The target's participant-join callbacks that confctl never answered (it was down)."""
+    return [e.describe() for e in stack.front.exchanges
+            if e.field("StatusCallbackEvent") == "participant-join" and e.field("ParticipantLabel") == TARGET_LABEL
+            and e.status != 204]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_kill_after_the_transfer_is_stored_before_the_dial_is_sent(stack: ProcessStack, kind: str) -> None:
+    """Killed after the transfer is stored and before its dial reaches Twilio: after a restart the target
+    is dialed once and the transfer ends as Twilio says."""
+    _, room = await live_call(stack)
+    await stack.set_directory(TARGET, after_s=SHORT_RING_S)
+    dial = stack.twilio.add(dial_rule(Action.HOLD_REQUEST))
+    await stack.kill_when(dial, during=request_transfer(stack, room, kind))
+    assert not await stack.dials(TARGET_LABEL), "precondition: Twilio never received the first dial"
+    await stack.restart()
+    await finish_transfer(stack, room, kind)
+
+
+@pytest.mark.parametrize("target_joins", ["after the restart", "while confctl is down"])
+@pytest.mark.parametrize("kind", KINDS)
+async def test_kill_after_twilio_dialed_before_the_answer_is_stored(
+    stack: ProcessStack, kind: str, target_joins: str
+) -> None:
+    """Killed after Twilio acted on the dial and before its answer is stored: after a restart the dial is
+    not sent again and the transfer ends as Twilio says."""
+    _, room = await live_call(stack)
+    down = target_joins == "while confctl is down"
+    await stack.set_directory(TARGET, after_s=SHORT_RING_S if down else RING_PAST_RESTART_S)
+    dial = stack.twilio.add(dial_rule(Action.HOLD_RESPONSE))
+    await stack.kill_when(dial, during=request_transfer(stack, room, kind))
+    if down:
+        await eventually(lambda: target_connected(stack, room))
+        assert join_callbacks_lost(stack), "precondition: the target's join reached no confctl"
+    await stack.restart()
+    if not down:
+        truth = await stack.ground_truth(room)
+        assert TARGET_LABEL in {p["label"] for p in truth["dialing"]}, \
+            "precondition: the target still rings after the restart" + await stack.describe(room)
+    await finish_transfer(stack, room, kind)
+
+
+async def test_kill_during_the_consult(stack: ProcessStack) -> None:
+    """Killed while a warm transfer is consulting: after a restart it completes through the API and the
+    customer is with the target."""
+    _, room = await live_call(stack)
+    await stack.set_directory(TARGET, after_s=SHORT_RING_S)
+    accepted = await request_transfer(stack, room, "warm")
+    assert accepted.status_code == 202, accepted.text
+    await eventually(lambda: transfer_in(stack, room, "consulting"))
+    stack.serve.kill()
+    await stack.restart()
+    await finish_transfer(stack, room, "warm")
+
+
+async def test_kill_while_the_cold_target_rings(stack: ProcessStack) -> None:
+    """Killed while the customer waits on hold for a cold transfer's target, who answers while confctl is
+    down: after a restart the transfer completes and the customer is off hold."""
+    _, room = await live_call(stack)
+    await stack.set_directory(TARGET, after_s=1.0)
+    accepted = await request_transfer(stack, room, "cold")
+    assert accepted.status_code == 202, accepted.text
+    stack.serve.kill()
+    await eventually(lambda: target_connected(stack, room))
+    assert join_callbacks_lost(stack), "precondition: the target's join reached no confctl"
+    await stack.restart()
+    await finish_transfer(stack, room, "cold")
