@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from confctl.adapters.database import head_revision
 from confctl.entry.cli import main
-from tests.support.twilio_forms import post_signed, whole_call
+from tests.support.twilio_forms import AUTH_TOKEN, PUBLIC_URL, post_signed, sign, whole_call
 
 
 async def test_migrate_is_idempotent(database_url: str, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch,
@@ -71,4 +71,51 @@ def test_serve_answers_and_stops_on_sigint(database_url: str, tmp_path: Path) ->
     finally:
         process.send_signal(signal.SIGINT)
         output = process.communicate(timeout=20)[0].decode()
+    assert process.returncode == 0, output
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(proc.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def test_serve_with_two_workers_shares_the_port_and_stores_callbacks(database_url: str, engine: AsyncEngine,
+                                                                    tmp_path: Path) -> None:
+    """`confctl serve --workers 2` runs two processes on one port and one database: callbacks sent to it are
+    stored once each, and Ctrl-C stops them all."""
+    port = _free_port()
+    env = os.environ | {"CONFCTL_DATABASE_URL": database_url, "CONFCTL_API_KEYS": "[]",
+                        "CONFCTL_PUBLIC_URL": PUBLIC_URL, "CONFCTL_TWILIO_AUTH_TOKEN": AUTH_TOKEN}
+    process = subprocess.Popen([sys.executable, "-m", "confctl.entry.cli", "serve", "--host", "127.0.0.1",
+                                "--port", str(port), "--workers", "2"], env=env, cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and len(_children(process.pid)) < 2:
+            time.sleep(0.2)
+        ready = None
+        while time.monotonic() < deadline and ready is None:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).json()
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert ready == {"status": "ok", "detail": None}
+        workers = [pid for pid in _children(process.pid)
+                   if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert len(workers) == 2
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            calls = whole_call("CA" + "7" * 32, "CA" + "8" * 32, "CF" + "9" * 32)
+            for callback in calls:
+                sent = client.post(callback.path, data=callback.params,
+                                   headers={"X-Twilio-Signature": sign(callback.path, callback.params)})
+                assert sent.status_code in (200, 204), sent.text
+    finally:
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=30)[0].decode()
     assert process.returncode == 0, output

@@ -26,12 +26,21 @@ def _database_url(settings: Settings) -> tuple[str, object | None]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """The production server."""
+    """The production server: one process, or `--workers N` processes sharing the port and the database."""
     import uvicorn
 
     from confctl.entry.app import create_app
 
     settings = Settings()
+    if args.workers > 1:
+        if not settings.database_url:
+            print("confctl serve --workers needs CONFCTL_DATABASE_URL (each worker would start its own embedded "
+                  "PostgreSQL)", file=sys.stderr)
+            return 2
+        # Each worker imports the factory and builds its own app: its own pools, outbox worker and identity.
+        uvicorn.run("confctl.entry.app:create_app", factory=True, workers=args.workers, host=args.host,
+                    port=args.port, log_config=None, proxy_headers=True)
+        return 0
     app = create_app(settings)
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=True)
     return 0
@@ -109,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the production server (uvicorn)")
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1,
+                       help="processes sharing the port (needs CONFCTL_DATABASE_URL); 1 by default")
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("migrate", help="apply the database migrations").set_defaults(func=cmd_migrate)
