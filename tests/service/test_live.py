@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from confctl.adapters.memory_store import MemoryEventStore
-from confctl.service.live import LocalNotifier, follow
+from confctl.service.live import CoalescedReads, LocalNotifier, follow
 from confctl.service.ports import NewEvent, StoredEvent
 
 
@@ -68,3 +68,43 @@ async def test_a_follower_ends_after_its_lifetime() -> None:
         async for event in follow(store, LocalNotifier(), stream_id="room-a", after=0, poll_s=0.05, lifetime_s=0.2):
             got.append(event)
     assert [e.version for e in got] == [1, 2, 3]
+
+
+class CountingStore(MemoryEventStore):
+    """The in-memory store, counting stream reads and answering them a little later (as a database does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    async def read_stream(self, stream_id: str, *, after_version: int = 0,
+                          limit: int | None = None) -> list[StoredEvent]:
+        self.reads += 1
+        await asyncio.sleep(0.01)
+        return await super().read_stream(stream_id, after_version=after_version, limit=limit)
+
+
+async def test_many_followers_woken_together_share_one_read_per_event() -> None:
+    """50 followers of one conference, woken by one wake-up: one read of the store, every follower gets the
+    event; one follower going away mid-read does not fail the others."""
+    store, notifier = CountingStore(), LocalNotifier()
+    shared = CoalescedReads(store)
+    await _append(store, "room-a")
+    followers = [follow(shared, notifier, stream_id="room-a", after=1, poll_s=60) for _ in range(50)]
+    pending = [asyncio.ensure_future(anext(f)) for f in followers]
+    try:
+        for _ in range(500):  # until each made its first read (found nothing) and waits for a wake-up
+            if notifier.subscribers == 50 and not shared.in_flight:
+                break
+            await asyncio.sleep(0.01)
+        store.reads = 0
+        await _append(store, "room-a")
+        notifier.publish("room-a")
+        await asyncio.sleep(0.001)
+        pending[0].cancel()
+        got = await asyncio.wait_for(asyncio.gather(*pending[1:]), 2)
+        assert {e.version for e in got} == {2}
+        assert store.reads == 1
+    finally:
+        for f in followers[1:]:
+            await f.aclose()

@@ -114,7 +114,7 @@ def _response(container: Container, *, stream_id: str | None, after: int) -> Eve
         SSE_SUBSCRIBERS.labels(feed=feed).inc()
         try:
             yield ServerSentEvent(retry=RETRY_MS)
-            events = follow(container.store, container.live, stream_id=stream_id, after=after,
+            events = follow(container.feed, container.live, stream_id=stream_id, after=after,
                             poll_s=settings.sse_poll_s, lifetime_s=settings.sse_max_s)
             try:
                 async for event in events:

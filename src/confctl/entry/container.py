@@ -12,7 +12,7 @@ from confctl.service.callbacks import CallbackService
 from confctl.service.conferences import ConferenceRepository
 from confctl.service.control import ControlService
 from confctl.service.gateway import TwilioGateway
-from confctl.service.live import LocalNotifier, Notifier
+from confctl.service.live import CoalescedReads, LocalNotifier, Notifier
 from confctl.service.outbox import EffectWorker
 from confctl.service.ports import Clock, EventStore, IdempotencyStore, ReadModel
 
@@ -40,7 +40,11 @@ class Container:
     clock: Clock = field(default_factory=SystemClock)
     live: Notifier = field(default_factory=LocalNotifier)  # wakes live-update (SSE) readers
     worker: EffectWorker | None = None  # runs the outbox (None: no Twilio gateway, read-only)
+    feed: CoalescedReads = field(init=False)  # what live streams read (identical reads at once shared)
     outbox: PgOutbox | None = None
+
+    def __post_init__(self) -> None:
+        self.feed = CoalescedReads(self.store)
 
     async def aclose(self) -> None:
         """Stop the background work and release connections, in dependency order."""

@@ -9,7 +9,7 @@ happens, and a periodic re-read bounds that.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
 
@@ -87,8 +87,53 @@ class LocalNotifier:
             self._waiters.discard(waiter)
 
 
+class CoalescedReads:
+    """The store's reads for followers, with identical reads in flight at once shared ("single flight").
+
+    One NOTIFY wakes every follower of a conference at the same moment, each after the same last id: without
+    this, 200 browsers on one conference meant 200 identical queries per event; with it, one.
+    """
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+        self._flying: dict[tuple[str | None, int, int | None], asyncio.Task[list[StoredEvent]]] = {}
+
+    @property
+    def in_flight(self) -> int:
+        """Distinct reads under way."""
+        return len(self._flying)
+
+    async def _shared(self, key: tuple[str | None, int, int | None],
+                      read: Callable[[], Awaitable[list[StoredEvent]]]) -> list[StoredEvent]:
+        task = self._flying.get(key)
+        if task is None:
+            # A task of its own: a follower that goes away (cancelled) does not cancel the others' read.
+            task = asyncio.ensure_future(read())
+            self._flying[key] = task
+            task.add_done_callback(lambda _t: self._flying.pop(key, None))
+        return list(await asyncio.shield(task))
+
+    async def read_stream(self, stream_id: str, *, after_version: int = 0,
+                          limit: int | None = None) -> list[StoredEvent]:
+        return await self._shared((stream_id, after_version, limit),
+                                  lambda: self.store.read_stream(stream_id, after_version=after_version, limit=limit))
+
+    async def read_all(self, *, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:
+        return await self._shared((None, after_position, limit),
+                                  lambda: self.store.read_all(after_position=after_position, limit=limit))
+
+
+class FeedReader(Protocol):
+    """What a follower reads: an EventStore's two reads."""
+
+    async def read_stream(self, stream_id: str, *, after_version: int = 0,
+                          limit: int | None = None) -> list[StoredEvent]: ...
+
+    async def read_all(self, *, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]: ...
+
+
 async def follow(
-    store: EventStore,
+    store: FeedReader,
     notifier: Notifier,
     *,
     stream_id: str | None,
