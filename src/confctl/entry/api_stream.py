@@ -14,10 +14,11 @@ A heartbeat comment every CONFCTL_SSE_HEARTBEAT_S keeps proxies from closing an 
 
 from __future__ import annotations
 
-import json
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -93,7 +94,17 @@ def _resume_after(last_event_id: str | None, after: int | None) -> int:
     return after or 0
 
 
-def _message(event: StoredEvent, event_id: int) -> ServerSentEvent:
+# The JSON of recent events, by (position, stream, version): every follower of an event sends the same text.
+_DATA: OrderedDict[tuple[int, str, int], str] = OrderedDict()
+_DATA_SIZE = 4096
+
+
+def _data(event: StoredEvent) -> str:
+    """The message data of an event, encoded once for all its followers."""
+    key = (event.position, event.stream_id, event.version)
+    cached = _DATA.get(key)
+    if cached is not None:
+        return cached
     body = {
         "position": event.position,
         "version": event.version,
@@ -103,7 +114,15 @@ def _message(event: StoredEvent, event_id: int) -> ServerSentEvent:
         "actor": event.metadata.get("actor"),
         "data": dict(event.data),
     }
-    return ServerSentEvent(data=json.dumps(body, separators=(",", ":")), event=event.type, id=str(event_id))
+    encoded = orjson.dumps(body).decode()
+    _DATA[key] = encoded
+    if len(_DATA) > _DATA_SIZE:
+        _DATA.popitem(last=False)
+    return encoded
+
+
+def _message(event: StoredEvent, event_id: int) -> ServerSentEvent:
+    return ServerSentEvent(data=_data(event), event=event.type, id=str(event_id))
 
 
 def _response(container: Container, *, stream_id: str | None, after: int) -> EventStream:
