@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import orjson
 import structlog
 
 from confctl.adapters.pg_pool import LazyPool
+from confctl.adapters.pg_schema import NOTIFY_CHANNEL
 from confctl.service.ports import (
     AppendResult,
     ConcurrencyError,
@@ -39,6 +41,9 @@ from confctl.service.ports import (
 log = structlog.get_logger(__name__)
 
 APPEND_SQL = "SELECT idx, status, version, first_position, recorded_at, effect_ids FROM confctl_append($1::jsonb)"
+# After the commit, in a transaction of its own: a NOTIFY inside the append's transaction would hold the
+# cluster-wide notification lock across its WAL flush and serialize every committer (see migration 0002).
+NOTIFY_SQL = f"SELECT pg_notify('{NOTIFY_CHANNEL}', payload) FROM unnest($1::text[]) AS payload"
 
 
 @dataclass(slots=True)
@@ -66,7 +71,7 @@ class PendingAppend:
             row = self.read_model
             item["row"] = {"status": row.status, "created_at": row.created_at.isoformat(), "version": row.version,
                            "twilio_sid": row.twilio_sid, "document": row.document}
-            item["call_sids"] = list(row.call_sids)
+            item["call_sids"] = list(row.call_sids if row.new_call_sids is None else row.new_call_sids)
         if self.effects:
             item["effects"] = [{"plan_id": f.plan_id, "seq": f.seq, "kind": f.kind, "payload": f.payload,
                                 "metadata": f.metadata, "transfer_id": f.transfer_id, "claimed_by": f.claimed_by}
@@ -176,13 +181,26 @@ class GroupCommitter:
         pool = await self._pool.get()
         async with pool.acquire() as conn:
             rows = await conn.fetch(APPEND_SQL, payload)
-        if self.on_batch is not None:
-            self.on_batch(len(batch))
-        for row in rows:
-            batch[row["idx"]].resolve(row["status"], row["version"], row["first_position"], row["recorded_at"],
-                                      row["effect_ids"])
-        for item in batch:  # never left waiting, whatever the function returned
-            item.fail(RuntimeError("confctl_append returned no row for an append"))
+            if self.on_batch is not None:
+                self.on_batch(len(batch))
+            notes = []
+            for row in rows:
+                item = batch[row["idx"]]
+                item.resolve(row["status"], row["version"], row["first_position"], row["recorded_at"],
+                             row["effect_ids"])
+                if row["status"] == "ok" and row["first_position"] is not None:
+                    last = row["first_position"] + len(item.events) - 1
+                    notes.append(orjson.dumps({"stream_id": item.stream_id, "position": last}).decode())
+            for item in batch:  # never left waiting, whatever the function returned
+                item.fail(RuntimeError("confctl_append returned no row for an append"))
+            if notes:
+                # Only a wake-up: followers re-read the store, and poll too, so one lost here (a crash right
+                # after the commit, a failed statement) costs them a little delay, never an event. It must
+                # not fail the batch either: the appends are committed and answered.
+                try:
+                    await conn.execute(NOTIFY_SQL, notes)
+                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                    log.warning("store.notify.failed", error=str(exc))
 
     async def aclose(self) -> None:
         """Stop the committers; appends still queued fail."""

@@ -4,8 +4,8 @@
 2. The log is read in chunks of whole streams (ids from `streams` in order, their events by (stream, version)),
    each chunk projected and written (COPY) in a short transaction of its own: memory holds a few chunks, and no
    transaction with an id stays open, so followers of the global feed (which stop below the oldest running
-   transaction) are never held back for long. Projecting is the costly part (decode and evolve in Python):
-   chunks are projected in worker processes, one per core, while this process reads and writes.
+   transaction) are never held back for long. Projecting is the costly part (decode and evolve in Python): for a
+   large log, chunks are projected in worker processes, one per core, while this process reads and writes.
 3. Catching up: any event the chunks may have missed has a position at or above the high-water mark taken
    before the first chunk was read (`pg_snapshot_xmin(pg_current_snapshot()) << 16`, the feed's own rule).
    Those streams are projected again, and again for what arrived meanwhile, until few are left.
@@ -47,19 +47,19 @@ TABLES = {"conferences": "conferences_rebuild", "call_legs": "call_legs_rebuild"
 CONFERENCE_COLUMNS = ("id", "status", "created_at", "version", "twilio_sid", "document")
 REBUILD_LOCK = (0x636F6E66, 0x72656275)  # ("conf", "rebu"): one rebuild at a time, whatever the process
 
-# Data and metadata as JSON text: decoded where they are projected, which may be another process.
-_EVENT_COLUMNS = "e.position, e.stream_id, e.version, e.type, e.data::text, e.metadata::text, e.recorded_at"
+# A chunk comes as one JSON text, built by PostgreSQL: this process receives it without decoding a row and hands it
+# on as is; it is parsed in one go (orjson) where it is projected, which may be another process.
+_EVENTS_JSON = ("json_agg(json_build_array(e.position, e.stream_id, e.version, e.type, e.data, e.metadata,"
+                " e.recorded_at) ORDER BY e.stream_id, e.version)::text")
 HIGH_WATER_SQL = f"SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << {POSITION_SHIFT}"
 STREAMS_SINCE_SQL = "SELECT DISTINCT stream_id FROM events WHERE position >= $1"
-STREAM_EVENTS_SQL = (
-    f"SELECT {_EVENT_COLUMNS} FROM events e WHERE e.stream_id = ANY($1::text[]) ORDER BY e.stream_id, e.version"
-)
+STREAM_EVENTS_SQL = f"SELECT {_EVENTS_JSON} FROM events e WHERE e.stream_id = ANY($1::text[])"
 
 
 def _chunk_sql(first: bool) -> str:
-    """The events of the streams after $1: at most $2 streams, and no more than fit in $3 events (at least
-    one stream, however long), in (stream_id, version) order. One statement, one round trip, one snapshot: the
-    chunk is a range of stream ids, read as one ordered scan of the (stream_id, version) index."""
+    """The events of the streams after $1 (JSON) and the last of those streams: at most $2 streams, and no more
+    than fit in $3 events (at least one stream, however long), in (stream_id, version) order. One statement, one
+    round trip, one snapshot; the chunk is a range of stream ids."""
     # Two variants rather than `$1 IS NULL OR ...`, which would keep the generic plan off the index.
     after, unused = ("", "AND $1::text IS NULL") if first else ("WHERE stream_id > $1", "")
     return (
@@ -67,9 +67,8 @@ def _chunk_sql(first: bool) -> str:
         " chunk AS (SELECT max(stream_id) AS last FROM ("
         "   SELECT stream_id, version, sum(version) OVER (ORDER BY stream_id) AS upto FROM listed) s"
         f"  WHERE upto - version < $3 {unused})"
-        f" SELECT {_EVENT_COLUMNS} FROM events e"
+        f" SELECT {_EVENTS_JSON}, max(e.stream_id) FROM events e"
         f" WHERE {'' if first else 'e.stream_id > $1 AND '}e.stream_id <= (SELECT last FROM chunk)"
-        " ORDER BY e.stream_id, e.version"
     )
 
 
@@ -93,7 +92,6 @@ CONSTRAINTS_SQL = ("SELECT conname AS name, contype::text || ':' || pg_get_const
 
 # A projected row ready for COPY: id, status, created_at, version, twilio_sid, document (JSON), call sids.
 RowRecord = tuple[str, str, datetime, int, "str | None", bytes, tuple[str, ...]]
-RawEvent = tuple[int, str, int, str, str, str, datetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,18 +102,20 @@ class RebuildSettings:
     chunk_events: int = 5_000
     workers: int | None = None
     parallel_from_events: int = 50_000  # below this, starting processes costs more than it saves
-    catch_up_passes: int = 4
-    catch_up_enough: int = 200  # few enough streams to project again under the lock
+    catch_up_passes: int = 6
+    catch_up_enough: int = 50  # few enough streams to project again under the lock, in a few milliseconds
     lock_timeout_ms: int = 2_000
     swap_attempts: int = 5
 
 
-def fold_chunk(project: Projector, raw: Sequence[RawEvent]) -> list[RowRecord]:
-    """Project a chunk of whole streams into rows ready to write (runs in a worker process or a thread)."""
-    loads = orjson.loads
-    events = [StoredEvent(position, stream_id, version, kind, loads(data), loads(metadata), at)
-              for position, stream_id, version, kind, data, metadata, at in raw]
-    return [(r.stream_id, r.status, r.created_at, r.version, r.twilio_sid,
+def fold_chunk(project: Projector, chunk: str) -> tuple[int, list[RowRecord]]:
+    """Project a chunk of whole streams (as `_EVENTS_JSON`) into rows ready to write; the count of events too.
+
+    Runs in a worker process or a thread."""
+    parse_time = datetime.fromisoformat
+    events = [StoredEvent(position, stream_id, version, kind, data, metadata, parse_time(at))
+              for position, stream_id, version, kind, data, metadata, at in orjson.loads(chunk)]
+    return len(events), [(r.stream_id, r.status, r.created_at, r.version, r.twilio_sid,
              orjson.dumps(r.document if isinstance(r.document, dict) else dict(r.document)), tuple(r.call_sids))
             for r in project(events)]
 
@@ -218,38 +218,38 @@ class Rebuild:
             # A thread, not the event loop: the loop goes on serving (appends, reads) while a chunk is projected.
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="confctl.rebuild")
             return
-        # A fork server rather than fork: this process has threads (asyncio's, the app's).
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__, self._project.__module__])
-        self._executor = ProcessPoolExecutor(workers, mp_context=context)
+        # Forked: the workers only run the projector (pure Python, no I/O, no lock another thread could hold),
+        # start in milliseconds with everything imported, and never re-run the main module as spawned ones do.
+        self._executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
         self.workers = workers
         for _ in range(workers):
             self._executor.submit(int)  # the workers start while the tables are made
 
-    async def _fold(self, raw: Sequence[RawEvent]) -> list[RowRecord]:
+    async def _fold(self, chunk: str) -> tuple[int, list[RowRecord]]:
         assert self._executor is not None
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fold_chunk, self._project, raw)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fold_chunk, self._project, chunk)
 
     async def _build(self, conn: asyncpg.Connection, reader: asyncpg.Connection) -> int:
         """Every stream, chunk by chunk: a chunk per worker being projected while the next one is read."""
         s = self._settings
         first, rest = _chunk_sql(first=True), _chunk_sql(first=False)
         depth = max(self.workers, 1)
-        in_flight: deque[asyncio.Future[list[RowRecord]]] = deque()
+        in_flight: deque[asyncio.Future[tuple[int, list[RowRecord]]]] = deque()
         after: str | None = None
         count = 0
         try:
             while True:
-                records = await reader.fetch(first if after is None else rest, after, s.chunk_streams,
-                                             s.chunk_events)
-                done = not records
-                if records:
-                    after = records[-1]["stream_id"]
-                    self.events += len(records)
-                    in_flight.append(asyncio.ensure_future(self._fold([tuple(r) for r in records])))
-                    del records
+                chunk, last = await reader.fetchrow(first if after is None else rest, after, s.chunk_streams,
+                                                    s.chunk_events)
+                done = chunk is None
+                if chunk is not None:
+                    after = last
+                    in_flight.append(asyncio.ensure_future(self._fold(chunk)))
+                    del chunk
                 while in_flight and (done or len(in_flight) > depth):
-                    count += await self._copy(conn, await in_flight.popleft())
+                    events, rows = await in_flight.popleft()
+                    self.events += events
+                    count += await self._copy(conn, rows)
                 if done:
                     return count
         finally:
@@ -271,8 +271,8 @@ class Rebuild:
         inserted = 0
         step = self._settings.chunk_streams
         for i in range(0, len(stream_ids), step):
-            raw = [tuple(r) for r in await conn.fetch(STREAM_EVENTS_SQL, list(stream_ids[i:i + step]))]
-            rows = await self._fold(raw)
+            chunk = await conn.fetchval(STREAM_EVENTS_SQL, list(stream_ids[i:i + step]))
+            rows = (await self._fold(chunk))[1] if chunk is not None else []
             if rows:
                 columns = [list(c) for c in zip(*(r[:6] for r in rows), strict=True)]
                 inserted += await conn.fetchval(_UPSERT_SQL.format(table=tables["conferences"]), *columns)

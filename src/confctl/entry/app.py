@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import socket
 import uuid
@@ -107,6 +108,18 @@ async def _database(settings: Settings) -> AsyncIterator[AsyncEngine]:
             await asyncio.to_thread(embedded.stop)
 
 
+def tune_gc() -> None:
+    """Keep the garbage collector's full passes off the request path of a server process.
+
+    Every module, route and schema loaded at start-up is frozen out of the collector's sight, and the young
+    generation is collected less often: a full pass over a heap with thousands of cached conference states
+    takes tens of milliseconds, which webhooks would otherwise feel as their p99.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
+
+
 def _api_base(settings: Settings) -> str | None:
     """None for Twilio itself (the SDK's own host); the simulator's URL otherwise."""
     return None if settings.twilio_api_base == "https://api.twilio.com" else settings.twilio_api_base
@@ -143,6 +156,8 @@ def create_app(
                 log.warning("outbox.alive.pending", hint="the database did not answer; effects wait for it")
             if container.worker is not None:
                 container.worker.start()  # resumes, at once, what a dead process left
+            if engine is None:
+                tune_gc()
             yield
 
     app = FastAPI(

@@ -148,7 +148,7 @@ class ConferenceRepository:
                     [NewEvent(*encode(e), metadata=dict(metadata)) for e in plan.events],
                     expected_version=state.version,
                     dedupe_key=dedupe_key,
-                    read_model=read_model_row(after) if plan.events else None,
+                    read_model=read_model_row(after, known=state) if plan.events else None,
                     effects=[NewEffect(plan_id=plan_id, seq=i, kind=kind, payload=payload, metadata=dict(metadata),
                                        transfer_id=plan.transfer_id, claimed_by=self.worker_id)
                              for i, (kind, payload) in enumerate(map(encode_effect, plan.effects))],

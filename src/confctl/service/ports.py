@@ -100,6 +100,7 @@ class ReadModelRow:
     document: Mapping[str, Any]
     twilio_sid: str | None = None
     call_sids: Sequence[str] = ()
+    new_call_sids: Sequence[str] | None = None  # those not indexed yet, when known (None: maybe all of them)
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,8 +87,11 @@ def _parse_time(value: str | None) -> datetime:
     return datetime.fromisoformat(value) if value else datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def read_model_row(conference: Conference) -> ReadModelRow:
-    """The row that stores `conference` in the read model."""
+def read_model_row(conference: Conference, known: Conference | None = None) -> ReadModelRow:
+    """The row that stores `conference` in the read model; `known`, the state already stored, tells which call
+    legs the call index lacks (so an append indexes only those)."""
+    call_sids = [p.call_sid for p in conference.participants if p.call_sid]
+    indexed = {p.call_sid for p in known.participants if p.call_sid} if known is not None else None
     return ReadModelRow(
         stream_id=conference.id,
         status=conference.status,
@@ -96,7 +99,8 @@ def read_model_row(conference: Conference) -> ReadModelRow:
         version=conference.version,
         document=conference_document(conference),
         twilio_sid=conference.twilio_sid,
-        call_sids=[p.call_sid for p in conference.participants if p.call_sid],
+        call_sids=call_sids,
+        new_call_sids=None if indexed is None else [sid for sid in call_sids if sid not in indexed],
     )
 
 
