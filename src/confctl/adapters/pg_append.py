@@ -153,18 +153,27 @@ class GroupCommitter:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            batch = self._take()
-            if self._queue:
-                self._wakeup.set()  # more waiting: another committer may take them meanwhile
+            batch: list[PendingAppend] = []
             try:
-                await self._commit(batch)
-            except Exception as exc:  # every caller must hear of it, whatever it is
+                pool = await self._pool.get()
+                # One connection for the whole busy spell: under load a committer never queues for the pool
+                # (nor makes readers queue), and it gives the connection back once idle.
+                async with pool.acquire() as conn:
+                    while self._queue and not self._closed:
+                        batch = self._take()
+                        if self._queue:
+                            self._wakeup.set()  # more waiting: another committer may take them meanwhile
+                        await self._commit(conn, batch)
+                        batch = []
+            except Exception as exc:  # every caller must hear of it, whatever it is (a lost connection...)
                 for item in batch:
                     item.fail(exc)
+                if not isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError | OSError):
+                    log.error("store.committer.failed", error=repr(exc))
 
-    async def _commit(self, batch: list[PendingAppend]) -> None:
+    async def _commit(self, conn: asyncpg.Connection, batch: list[PendingAppend]) -> None:
         try:
-            await self._execute(batch)
+            await self._execute(conn, batch)
         except asyncpg.PostgresError as exc:
             if len(batch) == 1:
                 raise
@@ -172,35 +181,33 @@ class GroupCommitter:
             log.warning("store.batch.retry_one_by_one", size=len(batch), error=str(exc))
             for item in batch:
                 try:
-                    await self._execute([item])
-                except Exception as single:  # this caller's error
+                    await self._execute(conn, [item])
+                except asyncpg.PostgresError as single:  # this caller's error
                     item.fail(single)
 
-    async def _execute(self, batch: list[PendingAppend]) -> None:
+    async def _execute(self, conn: asyncpg.Connection, batch: list[PendingAppend]) -> None:
         payload = [item.as_json() for item in batch]  # encoded by the pool's jsonb codec (orjson)
-        pool = await self._pool.get()
-        async with pool.acquire() as conn:
-            rows = await conn.fetch(APPEND_SQL, payload)
-            if self.on_batch is not None:
-                self.on_batch(len(batch))
-            notes = []
-            for row in rows:
-                item = batch[row["idx"]]
-                item.resolve(row["status"], row["version"], row["first_position"], row["recorded_at"],
-                             row["effect_ids"])
-                if row["status"] == "ok" and row["first_position"] is not None:
-                    last = row["first_position"] + len(item.events) - 1
-                    notes.append(orjson.dumps({"stream_id": item.stream_id, "position": last}).decode())
-            for item in batch:  # never left waiting, whatever the function returned
-                item.fail(RuntimeError("confctl_append returned no row for an append"))
-            if notes:
-                # Only a wake-up: followers re-read the store, and poll too, so one lost here (a crash right
-                # after the commit, a failed statement) costs them a little delay, never an event. It must
-                # not fail the batch either: the appends are committed and answered.
-                try:
-                    await conn.execute(NOTIFY_SQL, notes)
-                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-                    log.warning("store.notify.failed", error=str(exc))
+        rows = await conn.fetch(APPEND_SQL, payload)
+        if self.on_batch is not None:
+            self.on_batch(len(batch))
+        notes = []
+        for row in rows:
+            item = batch[row["idx"]]
+            item.resolve(row["status"], row["version"], row["first_position"], row["recorded_at"],
+                         row["effect_ids"])
+            if row["status"] == "ok" and row["first_position"] is not None:
+                last = row["first_position"] + len(item.events) - 1
+                notes.append(orjson.dumps({"stream_id": item.stream_id, "position": last}).decode())
+        for item in batch:  # never left waiting, whatever the function returned
+            item.fail(RuntimeError("confctl_append returned no row for an append"))
+        if notes:
+            # Only a wake-up: followers re-read the store, and poll too, so one lost here (a crash right
+            # after the commit, a failed statement) costs them a little delay, never an event. It must
+            # not fail the batch either: the appends are committed and answered.
+            try:
+                await conn.execute(NOTIFY_SQL, notes)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                log.warning("store.notify.failed", error=str(exc))
 
     async def aclose(self) -> None:
         """Stop the committers; appends still queued fail."""

@@ -87,6 +87,7 @@ _LEGS_SQL = ("INSERT INTO {table} (call_sid, conference_id) SELECT * FROM unnest
 # definition without their names (kind, method, columns, predicate), other constraints by their definition.
 INDEXES_SQL = ("SELECT i.relname AS name, pg_get_indexdef(i.oid) AS definition FROM pg_index x"
                " JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = $1::regclass ORDER BY i.oid")
+RELOPTIONS_SQL = "SELECT reloptions FROM pg_class WHERE oid = $1::regclass"
 CONSTRAINTS_SQL = ("SELECT conname AS name, contype::text || ':' || pg_get_constraintdef(oid) AS definition"
                    " FROM pg_constraint WHERE conrelid = $1::regclass AND conindid = 0 ORDER BY oid")
 
@@ -182,6 +183,10 @@ class Rebuild:
                 await conn.execute(f"DROP TABLE IF EXISTS {', '.join(TABLES.values())}")
                 for live, side in TABLES.items():
                     await conn.execute(f"CREATE TABLE {side} (LIKE {live} INCLUDING ALL)")
+                    # LIKE copies no storage parameters (conferences' fillfactor, which keeps its updates HOT).
+                    options = await conn.fetchval(RELOPTIONS_SQL, live)
+                    if options:
+                        await conn.execute(f"ALTER TABLE {side} SET ({', '.join(options)})")
             try:
                 mark = await conn.fetchval(HIGH_WATER_SQL)
                 count = await self._build(conn, reader)
@@ -200,7 +205,8 @@ class Rebuild:
             return count
         finally:
             if self._executor is not None:
-                await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
+                # Without waiting: a worker finishing a chunk nobody wants any more must not delay the answer.
+                self._executor.shutdown(wait=False, cancel_futures=True)
             for c in (reader, conn):  # closing the session releases the advisory lock too
                 with contextlib.suppress(Exception):
                     await c.close()

@@ -43,9 +43,9 @@ class Settings(BaseSettings):
     sse_heartbeat_s: float = Field(default=15.0, gt=0)
     sse_poll_s: float = Field(default=5.0, gt=0)
     # The write path: appends in flight toward PostgreSQL at once (each a batch), and the largest batch.
-    append_concurrency: int = Field(default=4, ge=1, le=64)
+    append_concurrency: int = Field(default=8, ge=1, le=64)
     append_batch: int = Field(default=64, ge=1, le=1000)
-    db_pool_size: int = Field(default=10, ge=2, le=200)
+    db_pool_size: int = Field(default=16, ge=2, le=200)
     # The outbox: how often each process looks for effects left by dead processes; how long a command
     # waits for Twilio's answer to its effects before answering 503 (the effects go on in the outbox).
     outbox_poll_s: float = Field(default=1.0, gt=0)

@@ -9,6 +9,7 @@ document, and serve them too when the middleware is not installed.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -214,8 +215,9 @@ async def recording_status(request: Request) -> Response:
 class WebhookFastPath:
     """ASGI middleware: the POSTs of HOOKS answered directly; everything else goes on to the app."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, max_in_flight: int = 64) -> None:
         self.app = app
+        self._admit = asyncio.Semaphore(max_in_flight)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         handler = HOOKS.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
@@ -229,7 +231,8 @@ class WebhookFastPath:
         else:
             signature = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-twilio-signature"), None)
             hook = Hook(scope["path"], scope["query_string"].decode("latin-1"), signature, body)
-            reply = await _run(handler, scope["app"].state.container, hook)
+            async with self._admit:
+                reply = await _run(handler, scope["app"].state.container, hook)
         headers = [(b"content-length", str(len(reply.body)).encode())]
         if reply.media_type:
             headers.append((b"content-type", reply.media_type.encode()))
