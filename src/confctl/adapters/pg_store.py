@@ -1,7 +1,8 @@
 """The PostgreSQL event store, read model and idempotency store.
 
 Appends go through the group committer (`pg_append`), stream and feed reads through asyncpg's pool with
-prepared statements; the admin paths (listing, idempotency keys, rebuild) read better in SQLAlchemy Core.
+prepared statements; the admin paths (listing, idempotency keys) read better in SQLAlchemy Core; the rebuild
+lives in `pg_rebuild`.
 """
 
 from __future__ import annotations
@@ -92,29 +93,6 @@ class PostgresEventStore:
             stream_id=stream_id, events=events_, expected_version=expected_version, dedupe_key=dedupe_key,
             read_model=read_model, effects=effects, completes=completes,
         ))
-
-    @staticmethod
-    async def _write_row(conn: AsyncConnection, row: ReadModelRow) -> None:
-        values = {
-            "id": row.stream_id,
-            "status": row.status,
-            "created_at": row.created_at,
-            "version": row.version,
-            "twilio_sid": row.twilio_sid,
-            "document": dict(row.document),
-        }
-        stmt = pg_insert(conferences).values(**values)
-        await conn.execute(
-            stmt.on_conflict_do_update(index_elements=[conferences.c.id], set_={
-                k: stmt.excluded[k] for k in values if k != "id"
-            })
-        )
-        if row.call_sids:
-            await conn.execute(
-                pg_insert(call_legs)
-                .values([{"call_sid": sid, "conference_id": row.stream_id} for sid in row.call_sids])
-                .on_conflict_do_nothing()
-            )
 
     async def read_stream(
         self, stream_id: str, *, after_version: int = 0, limit: int | None = None
