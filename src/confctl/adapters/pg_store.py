@@ -12,14 +12,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from confctl.adapters.cursor import decode_cursor, encode_cursor
 from confctl.adapters.pg_append import GroupCommitter, PendingAppend
 from confctl.adapters.pg_pool import LazyPool
 from confctl.adapters.pg_schema import (
     POSITION_SHIFT,
-    call_legs,
     conferences,
     events,
     idempotency_keys,
