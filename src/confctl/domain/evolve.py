@@ -36,21 +36,19 @@ def replace_participant(conference: Conference, old: Participant | None, new: Pa
     return replace(conference, participants=tuple(new if p is old else p for p in conference.participants))
 
 
-def _seen(conference: Conference, event: ev.ParticipantSeen) -> tuple[Conference, Participant | None, Participant]:
-    """Find (or start tracking) the participant a callback is about and apply its snapshot if newest."""
+def _participant_event(conference: Conference, event: ev.ParticipantSeen) -> Conference:
+    """Find (or start tracking) the participant a callback is about, apply its snapshot if newest, and what a
+    join or a leave adds. Each record is copied once (copies are most of a fold's cost)."""
     existing = conference.by_call_sid(event.call_sid) or _dialing_leg(conference, event.label)
     label = event.label or (existing.label if existing else event.call_sid)
-    participant = existing or Participant(
+    base = existing or Participant(
         label=label, role=infer_role(conference, event.call_sid, event.label), call_sid=event.call_sid
     )
-    participant = replace(
-        participant, call_sid=event.call_sid, first_seen_at=earliest(participant.first_seen_at, event.at)
-    )
+    changes: dict[str, Any] = {"call_sid": event.call_sid, "first_seen_at": earliest(base.first_seen_at, event.at)}
     order = (event.sequence, 0)
-    if order > participant.snapshot_order:
+    if order > base.snapshot_order:
         flags = event.flags
-        participant = replace(
-            participant,
+        changes.update(
             muted=flags.muted,
             hold=flags.hold,
             coaching=flags.coaching,
@@ -58,26 +56,22 @@ def _seen(conference: Conference, event: ev.ParticipantSeen) -> tuple[Conference
             end_conference_on_exit=flags.end_conference_on_exit,
             snapshot_order=order,
         )
-    conference = replace(conference, last_sequence=max(conference.last_sequence, event.sequence),
-                         twilio_sid=conference.twilio_sid or event.conference_sid)
-    return conference, existing, participant
-
-
-def _participant_event(conference: Conference, event: ev.ParticipantSeen) -> Conference:
-    conference, existing, participant = _seen(conference, event)
     if isinstance(event, ev.ParticipantJoined):
-        participant = replace(participant, joined_at=earliest(participant.joined_at, event.at))
-        if conference.ended_at is not None and participant.left_at is None:
+        changes["joined_at"] = earliest(base.joined_at, event.at)
+        if conference.ended_at is not None and base.left_at is None:
             # A join delivered after the end: the conference's end already took this leg out.
-            participant = replace(participant, left_at=conference.ended_at, leave_reason="conference_ended")
+            changes.update(left_at=conference.ended_at, leave_reason="conference_ended")
     elif isinstance(event, ev.ParticipantLeft):
-        participant = replace(
-            participant,
-            left_at=earliest(participant.left_at, event.at),
+        changes.update(
+            left_at=earliest(base.left_at, event.at),
             leave_reason=event.reason,
-            final_call_status=participant.final_call_status or _final(event.call_status),
+            final_call_status=base.final_call_status or _final(event.call_status),
         )
-    return replace_participant(conference, existing, participant)
+    participant = replace(base, **changes)
+    participants = ((*conference.participants, participant) if existing is None
+                    else tuple(participant if p is existing else p for p in conference.participants))
+    return replace(conference, participants=participants, last_sequence=max(conference.last_sequence, event.sequence),
+                   twilio_sid=conference.twilio_sid or event.conference_sid)
 
 
 def _final(call_status: str | None) -> str | None:
