@@ -81,3 +81,21 @@ def test_codec_round_trip_and_unknown_types() -> None:
     future = decode("participant.teleported", {"x": 1})
     assert isinstance(future, UnknownEvent) and encode(future) == ("participant.teleported", {"x": 1})
     assert fold("r", [FACTS[0], future]).version == 2
+
+
+def test_the_domains_replace_copies_like_dataclasses_replace() -> None:
+    """`frozen.replace` gives what `dataclasses.replace` gives, and refuses a field the record lacks."""
+    import dataclasses
+
+    import pytest
+
+    from confctl.domain.frozen import replace
+    from confctl.domain.model import Conference, Participant
+
+    leg = Participant(label="agent-1", role="agent", call_sid="CA1")
+    assert replace(leg, hold=True, muted=True) == dataclasses.replace(leg, hold=True, muted=True)
+    room = Conference(id="room-1", participants=(leg,))
+    assert replace(room, last_sequence=7) == dataclasses.replace(room, last_sequence=7)
+    assert replace(room) == room and replace(room) is not room
+    with pytest.raises(TypeError):
+        replace(leg, nope=1)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from confctl.domain import command_events as ce
 from confctl.domain.evolve import earliest, infer_role, on, replace_participant
+from confctl.domain.frozen import replace
 from confctl.domain.model import Conference, Participant, Recording, Transfer
 
 
@@ -112,7 +111,7 @@ def _participant_corrected(conference: Conference, e: ce.ParticipantCorrected) -
 
 def _with_transfer(conference: Conference, transfer_id: str, **changes: object) -> Conference:
     return replace(conference, transfers=tuple(
-        replace(t, **changes) if t.id == transfer_id else t for t in conference.transfers  # type: ignore[arg-type]
+        replace(t, **changes) if t.id == transfer_id else t for t in conference.transfers
     ))
 
 

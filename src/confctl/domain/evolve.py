@@ -7,10 +7,10 @@ Twilio's SequenceNumber (newest participant snapshot wins) and with flags that f
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from typing import Any
 
 from confctl.domain import events as ev
+from confctl.domain.frozen import replace
 from confctl.domain.model import CUSTOMER_LABEL, Conference, Customer, Participant, Recording, Role
 
 
