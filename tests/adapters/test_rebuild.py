@@ -8,6 +8,7 @@ import dataclasses
 import itertools
 import time
 import tracemalloc
+import typing
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -24,7 +25,7 @@ from confctl.domain.events import EVENT_TYPES
 from confctl.domain.evolve import evolve
 from confctl.domain.model import Conference
 from confctl.service.ports import NewEvent, ReadModelRow, StoredEvent
-from confctl.service.projection import decode_event, project_all, read_model_row
+from confctl.service.projection import project_all, read_model_row
 
 _rooms = itertools.count(1)
 
@@ -309,18 +310,32 @@ def _data_for(cls: type[Any], depth: int = 2) -> st.SearchStrategy[dict[str, Any
 _CASES = st.one_of([st.tuples(st.just(t), _data_for(cls)) for t, cls in sorted(EVENT_TYPES.items())])
 
 
+def _reference_decode(cls: type[Any], data: dict[str, Any]) -> Any:
+    """The codec's rule, spelled out plainly: known fields only, nested dataclasses built from objects."""
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            value = data[f.name]
+            nested = next((c for c in typing.get_args(hints[f.name]) or (hints[f.name],)
+                           if isinstance(c, type) and dataclasses.is_dataclass(c)), None)
+            kwargs[f.name] = _reference_decode(nested, value) if nested and isinstance(value, dict) else value
+    return cls(**kwargs)
+
+
 @settings(max_examples=200, deadline=None)
 @given(_CASES)
-def test_the_rebuild_decodes_events_as_the_codec_does(case: tuple[str, dict[str, Any]]) -> None:
-    """The rebuild's decoder gives what `codec.decode` gives for any stored data, fields missing or not."""
+def test_the_codec_decodes_any_stored_data_by_its_rule(case: tuple[str, dict[str, Any]]) -> None:
+    """`codec.decode` (with its fields worked out once per class, for rebuild speed) builds what the plain
+    rule builds, for any stored data, fields missing or not; an unknown type stays an UnknownEvent."""
     event_type, data = case
     try:
-        expected: Any = decode(event_type, data)
+        expected: Any = _reference_decode(EVENT_TYPES[event_type], data)
     except TypeError as exc:
         expected = type(exc)
     try:
-        found: Any = decode_event(event_type, data)
+        found: Any = decode(event_type, data)
     except TypeError as exc:
         found = type(exc)
     assert found == expected
-    assert decode_event("no.such.type", data) == decode("no.such.type", data)
+    assert decode("no.such.type", data).type == "unknown"

@@ -51,27 +51,26 @@ def _plain(value: Any) -> Any:
     return value
 
 
-_HINTS: dict[type[Any], dict[str, Any]] = {}
+# Per class, once: each field's name and the dataclass it holds, if any (`X` or `X | None`). Working this out
+# per event was a third of the time of decoding a log.
+_Fields = tuple[tuple[str, "type[Any] | None"], ...]
+_FIELDS: dict[type[Any], _Fields] = {}
 
 
-def _hints(cls: type[Any]) -> dict[str, Any]:
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
-    return _HINTS[cls]
+def _fields(cls: type[Any]) -> _Fields:
+    found = _FIELDS.get(cls)
+    if found is None:
+        hints = typing.get_type_hints(cls)
+        found = _FIELDS[cls] = tuple((f.name, _dataclass_in(hints.get(f.name))) for f in dataclasses.fields(cls))
+    return found
 
 
 def _build(cls: type[Any], data: Mapping[str, Any]) -> Any:
-    hints = _hints(cls)
     kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in data:
-            continue
-        value = data[f.name]
-        hint = hints.get(f.name)
-        nested = _dataclass_in(hint)
-        if nested is not None and isinstance(value, Mapping):
-            value = _build(nested, value)
-        kwargs[f.name] = value
+    for name, nested in _FIELDS.get(cls) or _fields(cls):
+        if name in data:
+            value = data[name]
+            kwargs[name] = _build(nested, value) if nested is not None and isinstance(value, Mapping) else value
     return cls(**kwargs)
 
 
