@@ -59,19 +59,22 @@ def test_serve_answers_and_stops_on_sigint(database_url: str, tmp_path: Path) ->
                                 "--port", str(port)], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        ready = None
-        while time.monotonic() < deadline and ready is None:
-            try:
-                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).json()
-            except httpx.TransportError:
-                time.sleep(0.2)
-        assert ready == {"status": "ok", "detail": None}
+        assert _readiness(port, time.monotonic() + 30) == {"status": "ok", "detail": None}
         assert httpx.get(f"http://127.0.0.1:{port}/v1/conferences", timeout=1).status_code == 401
     finally:
         process.send_signal(signal.SIGINT)
         output = process.communicate(timeout=20)[0].decode()
     assert process.returncode == 0, output
+
+
+def _readiness(port: int, deadline: float) -> object:
+    """What /readyz says once the server answers (None if it never did before the deadline)."""
+    while time.monotonic() < deadline:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).json()
+        except httpx.TransportError:
+            time.sleep(0.2)
+    return None
 
 
 def _children(pid: int) -> list[int]:
@@ -99,13 +102,7 @@ def test_serve_with_two_workers_shares_the_port_and_stores_callbacks(database_ur
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline and len(_children(process.pid)) < 2:
             time.sleep(0.2)
-        ready = None
-        while time.monotonic() < deadline and ready is None:
-            try:
-                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).json()
-            except httpx.TransportError:
-                time.sleep(0.2)
-        assert ready == {"status": "ok", "detail": None}
+        assert _readiness(port, deadline) == {"status": "ok", "detail": None}
         workers = [pid for pid in _children(process.pid)
                    if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
         assert len(workers) == 2
