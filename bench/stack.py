@@ -175,10 +175,14 @@ class Stack:
                                f"{(done.stderr or done.stdout).strip()[-1500:]}")
         return elapsed, done.stdout + done.stderr
 
-    def start_confctl(self, name: str, port: int, database_url: str, api_base: str | None) -> Proc:
-        """`confctl serve --host 127.0.0.1 --port PORT`, signatures checked against http://127.0.0.1:PORT."""
+    def start_confctl(self, name: str, port: int, database_url: str, api_base: str | None,
+                      workers: int = 1) -> Proc:
+        """`confctl serve --host 127.0.0.1 --port PORT [--workers N]`, signatures checked against
+        http://127.0.0.1:PORT."""
         env = self.confctl_env(database_url, f"http://{HOST}:{port}", api_base)
         argv = [str(VENV_BIN / "confctl"), "serve", "--host", HOST, "--port", str(port)]
+        if workers > 1:
+            argv += ["--workers", str(workers)]
         return self._wait_up(self.spawn(name, argv, env, port), "/healthz")
 
     def start_simulator(self, port: int, webhook_base: str) -> Proc:
