@@ -202,14 +202,11 @@ def upgrade() -> None:
     op.execute("CREATE INDEX effects_pending_idx ON effects (plan_id, seq) WHERE outcome IS NULL")
     op.execute("CREATE INDEX effects_claimed_idx ON effects (claimed_by) WHERE outcome IS NULL")
     op.execute("CREATE INDEX effects_stream_idx ON effects (stream_id, id)")
-    # Every table carries the conference id, so the store can be distributed by it (README "Scaling").
-    op.execute("ALTER TABLE idempotency_keys ADD COLUMN conference_id text")
     op.execute(APPEND_FUNCTION)
 
 
 def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS confctl_append(jsonb)")
-    op.execute("ALTER TABLE idempotency_keys DROP COLUMN IF EXISTS conference_id")
     op.execute("DROP TABLE IF EXISTS effects")
     op.execute("DROP TABLE IF EXISTS streams")
     op.execute("ALTER TABLE conferences RESET (fillfactor)")

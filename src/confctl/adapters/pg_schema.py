@@ -64,7 +64,6 @@ idempotency_keys = sa.Table(
     sa.Column("status", sa.Integer, nullable=False),
     sa.Column("body", JSONB, nullable=False),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-    sa.Column("conference_id", sa.Text, nullable=True),
 )
 
 # Each stream's head version: the append's version check is a conditional write of this row.

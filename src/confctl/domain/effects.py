@@ -101,9 +101,14 @@ EFFECT_KINDS: dict[str, type[Effect]] = {
 _KIND_OF = {cls: kind for kind, cls in EFFECT_KINDS.items()}
 
 
+def kind_of(effect: Effect) -> str:
+    """The stable kind of an effect."""
+    return _KIND_OF[type(effect)]
+
+
 def encode_effect(effect: Effect) -> tuple[str, dict[str, object]]:
     """(kind, payload) of an effect, JSON-ready."""
-    return _KIND_OF[type(effect)], asdict(effect)
+    return kind_of(effect), asdict(effect)
 
 
 def decode_effect(kind: str, payload: Mapping[str, object]) -> Effect:

@@ -177,5 +177,5 @@ def _updated(label: str, p: ParticipantSnapshot, after_sequence: int, at: str) -
 
 
 def _name(effect: fx.Effect) -> str:
-    return {fx.Update: "update_participant", fx.Kick: "kick", fx.HangUp: "hang_up",
-            fx.EndConference: "end_conference", fx.UpdateRecording: "update_recording"}.get(type(effect), "dial")
+    """The command an effect carries out, as `command.failed` names it: its outbox kind."""
+    return fx.kind_of(effect)
