@@ -184,7 +184,8 @@ def create_app(
     app.include_router(api_control.router)
     app.include_router(api_stream.router)
     _operations(app)
-    app.add_middleware(webhooks.WebhookFastPath)  # inside the metrics middleware, which counts its answers too
+    # Inside the metrics middleware, which counts its answers too.
+    app.add_middleware(webhooks.WebhookFastPath, max_in_flight=settings.webhook_concurrency)
     metrics.install(app)
     docs.install(app)
     return app

