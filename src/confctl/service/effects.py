@@ -150,7 +150,13 @@ class EffectRunner:
                 return _updated(effect.label, snapshot, before, at)
             case fx.Kick():
                 sid = await self._conference_ref(state, sid_required=True)
-                await self.gateway.remove_participant(sid, effect.call_sid)
+                try:
+                    await self.gateway.remove_participant(sid, effect.call_sid)
+                except TwilioError as exc:
+                    # Not in the conference (any more): what the kick was for. A kick resumed after a crash
+                    # that had already reached Twilio lands here.
+                    if exc.status != 404:
+                        raise
                 return ce.CommandSucceeded(command="kick", target=effect.label, at=at)
             case fx.HangUp():
                 await self.gateway.hang_up_call(effect.call_sid)
