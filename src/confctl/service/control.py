@@ -50,8 +50,8 @@ class ControlService:
             try:
                 await asyncio.wait_for(asyncio.shield(task), self.answer_timeout_s)
             except TimeoutError:
-                raise TwilioUnavailable(f"Twilio has not answered in {self.answer_timeout_s:g} s; "
-                                        "the request stays queued and is retried") from None
+                raise TwilioUnavailable(f"Twilio has not answered in {self.answer_timeout_s:g} s; the request "
+                                        "goes on, and its outcome is stored when Twilio answers") from None
         return change
 
     async def add_participant(self, conference_id: str, command: cmd.AddParticipant, actor: str) -> dict[str, Any]:
