@@ -1,7 +1,7 @@
 """The Notifier on PostgreSQL LISTEN: one connection per process wakes this process's live followers.
 
-Every append sends `NOTIFY confctl_events` inside its transaction, so PostgreSQL delivers it at commit (never
-for a rollback) to every listening session, whichever process made the change. The listener holds one
+Every committed batch of appends is followed by `NOTIFY confctl_events` (`pg_append`: after the commit, never
+for a rollback), which PostgreSQL delivers to every listening session, whichever process made the change. The listener holds one
 dedicated asyncpg connection, outside the engine's pool: a connection that waits forever would otherwise
 take a pool slot, and one left inside a transaction by the pool would hold notifications back until it ended.
 

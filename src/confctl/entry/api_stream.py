@@ -3,9 +3,9 @@
 Each message is one stored event: `id` is the conference version (per-conference feed) or the global position
 (all conferences), `event` the event type, `data` the event as `/events` shows it plus its conference. A
 client resumes from `Last-Event-ID` (what EventSource sends when it reconnects) or `?after=`: the feed re-reads
-the store after that id, so nothing is skipped or repeated. The global feed can rely on positions: appends
-take an advisory lock, so positions become visible in commit order and none can appear later behind one
-already read.
+the store after that id, so nothing is skipped or repeated. The global feed can rely on positions: they are
+transaction-ordered and read only below the oldest running transaction (see `pg_store.READ_ALL_SQL`), so
+none can appear later behind one already read.
 
 A connection lives at most CONFCTL_SSE_MAX_S (as polar's feed does: no stream outlives a deploy forever);
 the server then closes it and the client reconnects after the `retry:` hint with its Last-Event-ID.
