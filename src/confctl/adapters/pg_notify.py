@@ -1,9 +1,10 @@
 """The Notifier on PostgreSQL LISTEN: one connection per process wakes this process's live followers.
 
 Every committed batch of appends is followed by `NOTIFY confctl_events` (`pg_append`: after the commit, never
-for a rollback), which PostgreSQL delivers to every listening session, whichever process made the change. The listener holds one
-dedicated asyncpg connection, outside the engine's pool: a connection that waits forever would otherwise
-take a pool slot, and one left inside a transaction by the pool would hold notifications back until it ended.
+for a rollback), which PostgreSQL delivers to every listening session, whichever process made the change. The
+listener holds one dedicated asyncpg connection, outside the engine's pool: a connection that waits forever
+would otherwise take a pool slot, and one left inside a transaction by the pool would hold notifications back
+until it ended.
 
 It starts on first use (tests drive the app without its lifespan) and reconnects by itself. A notification
 is only a wake-up: followers re-read the store, and poll as well, so one lost while reconnecting costs a
