@@ -223,3 +223,20 @@ async def test_a_dead_workers_effects_are_taken_over_once_and_a_live_ones_never(
         for outbox in (a, b, c):
             await outbox.aclose()
         await store.aclose()
+
+
+async def test_appends_fail_at_once_when_the_database_cannot_be_reached() -> None:
+    """With no database to reach, every queued append fails quickly with the connection's error (the
+    committers neither hang nor spin on the queue)."""
+    from confctl.adapters.database import create_engine
+
+    engine = create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none", pool_size=1)
+    store = PostgresEventStore(engine, committers=2)
+    try:
+        results = await asyncio.wait_for(asyncio.gather(
+            *(store.append(f"room-{i}", [new("a")], expected_version=0) for i in range(10)),
+            return_exceptions=True), 10)
+    finally:
+        await store.aclose()
+        await engine.dispose()
+    assert all(isinstance(r, OSError) for r in results), results

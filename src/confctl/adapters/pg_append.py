@@ -153,23 +153,26 @@ class GroupCommitter:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            batch: list[PendingAppend] = []
+            batch = self._next_batch()
             try:
                 pool = await self._pool.get()
                 # One connection for the whole busy spell: under load a committer never queues for the pool
                 # (nor makes readers queue), and it gives the connection back once idle.
                 async with pool.acquire() as conn:
-                    while self._queue and not self._closed:
-                        batch = self._take()
-                        if self._queue:
-                            self._wakeup.set()  # more waiting: another committer may take them meanwhile
+                    while batch:
                         await self._commit(conn, batch)
-                        batch = []
-            except Exception as exc:  # every caller must hear of it, whatever it is (a lost connection...)
+                        batch = self._next_batch() if self._queue and not self._closed else []
+            except Exception as exc:  # every caller must hear of it, whatever it is (no database, a lost one...)
                 for item in batch:
                     item.fail(exc)
-                if not isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError | OSError):
+                if not isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError | OSError | TimeoutError):
                     log.error("store.committer.failed", error=repr(exc))
+
+    def _next_batch(self) -> list[PendingAppend]:
+        batch = self._take()
+        if self._queue:
+            self._wakeup.set()  # more waiting: another committer may take them meanwhile
+        return batch
 
     async def _commit(self, conn: asyncpg.Connection, batch: list[PendingAppend]) -> None:
         try:

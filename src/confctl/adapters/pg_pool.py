@@ -60,8 +60,9 @@ class LazyPool:
         return pool
 
     def __init__(self, engine: AsyncEngine, *, min_size: int = 2, max_size: int = 10,
-                 command_timeout_s: float | None = 30.0) -> None:
+                 command_timeout_s: float | None = 30.0, connect_timeout_s: float = 5.0) -> None:
         self._engine = engine
+        self._connect_timeout_s = connect_timeout_s
         self._min_size = min_size
         self._max_size = max_size
         self._command_timeout_s = command_timeout_s
@@ -76,7 +77,7 @@ class LazyPool:
             if self._pool is None:
                 self._pool = await asyncpg.create_pool(
                     **connect_kwargs(self._engine), min_size=self._min_size, max_size=self._max_size,
-                    init=_init, reset=_keep, command_timeout=self._command_timeout_s,
+                    init=_init, reset=_keep, command_timeout=self._command_timeout_s, timeout=self._connect_timeout_s,
                     # The statements are few and fixed: keep them prepared per connection.
                     statement_cache_size=256, max_inactive_connection_lifetime=300.0,
                 )
