@@ -19,6 +19,7 @@ from confctl.adapters.memory_store import MemoryEventStore
 from confctl.adapters.pg_outbox import PgOutbox
 from confctl.adapters.pg_pool import LazyPool
 from confctl.adapters.pg_store import PostgresEventStore
+from confctl.service.outage import StoreUnavailable
 from confctl.service.ports import ConcurrencyError, EffectCompletion, NewEffect, NewEvent, StoredEvent
 
 
@@ -226,8 +227,8 @@ async def test_a_dead_workers_effects_are_taken_over_once_and_a_live_ones_never(
 
 
 async def test_appends_fail_at_once_when_the_database_cannot_be_reached() -> None:
-    """With no database to reach, every queued append fails quickly with the connection's error (the
-    committers neither hang nor spin on the queue)."""
+    """With no database to reach, every queued append fails quickly with StoreUnavailable caused by the
+    connection's error (the committers neither hang nor spin on the queue)."""
     from confctl.adapters.database import create_engine
 
     engine = create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none", pool_size=1)
@@ -239,4 +240,4 @@ async def test_appends_fail_at_once_when_the_database_cannot_be_reached() -> Non
     finally:
         await store.aclose()
         await engine.dispose()
-    assert all(isinstance(r, OSError) for r in results), results
+    assert all(isinstance(r, StoreUnavailable) and isinstance(r.__cause__, OSError) for r in results), results

@@ -81,6 +81,7 @@ class ProcessStack:
     simulator: Process
     serves: list[Process] = field(default_factory=list)
     sim: httpx.AsyncClient = field(default_factory=httpx.AsyncClient)
+    serve_settings: dict[str, str] = field(default_factory=dict)  # CONFCTL_ settings added for every serve
     hooks: httpx.AsyncClient = field(  # webhooks sent by the test itself; serve processes die, so no keep-alive
         default_factory=lambda: httpx.AsyncClient(timeout=30.0, limits=httpx.Limits(max_keepalive_connections=0)))
     _apis: dict[int, httpx.AsyncClient] = field(default_factory=dict)
@@ -98,7 +99,7 @@ class ProcessStack:
         """Another `confctl serve` on the same database and proxies (not started); the front proxy sends it
         its share of the webhooks."""
         name = f"serve-{len(self.serves) + 1}"
-        env = procs.serve_env(self.database_url, self.twilio.url, self.front.url)
+        env = procs.serve_env(self.database_url, self.twilio.url, self.front.url) | self.serve_settings
         process = procs.confctl_serve(name, procs.free_port(), env, self.workdir)
         self.serves.append(process)
         self.front.upstreams.append(process.url)
@@ -266,14 +267,17 @@ class ProcessStack:
 
 
 @asynccontextmanager
-async def running_stack(database_url: str, workdir: Path, serves: int = 1) -> AsyncIterator[ProcessStack]:
-    """Proxies, the simulator and `serves` confctl serve processes, all started (and all stopped after)."""
+async def running_stack(database_url: str, workdir: Path, serves: int = 1,
+                        serve_settings: dict[str, str] | None = None) -> AsyncIterator[ProcessStack]:
+    """Proxies, the simulator and `serves` confctl serve processes (with `serve_settings` added to their
+    environment), all started (and all stopped after)."""
     twilio, front = Proxy("twilio proxy"), Proxy("front proxy")
     await twilio.start()
     await front.start()
     sim_port = procs.free_port()
     twilio.upstreams.append(f"http://127.0.0.1:{sim_port}")
-    stack = ProcessStack(database_url, workdir, twilio, front, procs.simulator(sim_port, front.url, workdir))
+    stack = ProcessStack(database_url, workdir, twilio, front, procs.simulator(sim_port, front.url, workdir),
+                         serve_settings=dict(serve_settings or {}))
     try:
         for _ in range(serves):
             stack.new_serve()

@@ -11,6 +11,11 @@ A version conflict, a repeated dedupe key or a data error concerns one append on
 first two per item, and a batch that fails with a database error is rolled back whole and its appends run
 again one by one, so only the culprit fails. A lost connection fails the batch's callers: whether it
 committed is unknown, and the caller (not this module) decides what a retry may do.
+
+Nobody waits longer than `wait_s` (the database frozen, every committer stuck on its statement): the caller
+gets `StoreUnavailable`. An append whose caller gave up (that bound, or the caller cancelled) before it was
+sent is never sent, so it is certainly not stored; one already sent is `unknown` (it may commit when the
+server comes back).
 """
 
 from __future__ import annotations
@@ -26,8 +31,9 @@ import asyncpg
 import orjson
 import structlog
 
-from confctl.adapters.pg_pool import LazyPool
+from confctl.adapters.pg_pool import LazyPool, is_absent
 from confctl.adapters.pg_schema import NOTIFY_CHANNEL
+from confctl.service.outage import StoreUnavailable
 from confctl.service.ports import (
     AppendResult,
     ConcurrencyError,
@@ -58,6 +64,7 @@ class PendingAppend:
     effects: Sequence[NewEffect]
     completes: Sequence[EffectCompletion]
     future: asyncio.Future[AppendResult] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    sent: bool = False  # its statement went to the database: a failure leaves its outcome unknown
 
     def as_json(self) -> dict[str, Any]:
         """The item as `confctl_append` reads it."""
@@ -99,18 +106,29 @@ class PendingAppend:
             ]
             self.future.set_result(AppendResult(version=version, events=stored, effect_ids=list(effect_ids or ())))
 
+    def expire(self, wait_s: float) -> None:
+        """The caller waited long enough: StoreUnavailable (an append not sent yet never will be)."""
+        self.fail(StoreUnavailable(f"the append was not stored within {wait_s:g} s"))
+
     def fail(self, exc: BaseException) -> None:
-        if not self.future.done():
-            self.future.set_exception(exc)
+        if self.future.done():
+            return
+        if isinstance(exc, StoreUnavailable):  # each caller is told whether its own append may have been stored
+            cause = exc.__cause__
+            exc = StoreUnavailable(str(exc), unknown=self.sent)
+            exc.__cause__ = cause
+        self.future.set_exception(exc)
 
 
 class GroupCommitter:
     """Bounded, FIFO, batched appends through `confctl_append`."""
 
-    def __init__(self, pool: LazyPool, *, committers: int = 4, max_batch: int = 64) -> None:
+    def __init__(self, pool: LazyPool, *, committers: int = 4, max_batch: int = 64,
+                 wait_s: float | None = None) -> None:
         self._pool = pool
         self._committers = committers
         self._max_batch = max_batch
+        self.wait_s = wait_s if wait_s is not None else 2 * pool.timeout_s  # a checkout and a statement
         self._queue: deque[PendingAppend] = deque()
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -124,7 +142,12 @@ class GroupCommitter:
         self._start()
         self._queue.append(pending)
         self._wakeup.set()
-        return await pending.future
+        # A caller cancelled cancels the future too: either way a done future is never sent (`_execute`).
+        timer = asyncio.get_running_loop().call_later(self.wait_s, pending.expire, self.wait_s)
+        try:
+            return await pending.future
+        finally:
+            timer.cancel()
 
     def _start(self) -> None:
         self._tasks = [t for t in self._tasks if not t.done()]
@@ -138,6 +161,8 @@ class GroupCommitter:
         kept: deque[PendingAppend] = deque()
         while self._queue and len(batch) < self._max_batch:
             item = self._queue.popleft()
+            if item.future.done():  # its caller gave up
+                continue
             if item.stream_id in streams:
                 kept.append(item)
             else:
@@ -154,18 +179,20 @@ class GroupCommitter:
                 await self._wakeup.wait()
                 continue
             batch = self._next_batch()
+            if not batch:  # every caller waiting had given up
+                continue
             try:
-                pool = await self._pool.get()
                 # One connection for the whole busy spell: under load a committer never queues for the pool
-                # (nor makes readers queue), and it gives the connection back once idle.
-                async with pool.acquire() as conn:
+                # (nor makes readers queue), and it gives the connection back once idle. Bounded, and at once
+                # StoreUnavailable while the database is known to be down.
+                async with self._pool.acquire() as conn:
                     while batch:
                         await self._commit(conn, batch)
                         batch = self._next_batch() if self._queue and not self._closed else []
             except Exception as exc:  # every caller must hear of it, whatever it is (no database, a lost one...)
                 for item in batch:
                     item.fail(exc)
-                if not isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError | OSError | TimeoutError):
+                if not isinstance(exc, StoreUnavailable | asyncpg.PostgresError):
                     log.error("store.committer.failed", error=repr(exc))
 
     def _next_batch(self) -> list[PendingAppend]:
@@ -178,7 +205,7 @@ class GroupCommitter:
         try:
             await self._execute(conn, batch)
         except asyncpg.PostgresError as exc:
-            if len(batch) == 1:
+            if len(batch) == 1 or is_absent(exc):  # the server going away is nobody's fault in the batch
                 raise
             # Rolled back whole: run each alone, so that only the append at fault fails.
             log.warning("store.batch.retry_one_by_one", size=len(batch), error=str(exc))
@@ -186,9 +213,18 @@ class GroupCommitter:
                 try:
                     await self._execute(conn, [item])
                 except asyncpg.PostgresError as single:  # this caller's error
+                    if is_absent(single):
+                        raise
                     item.fail(single)
 
     async def _execute(self, conn: asyncpg.Connection, batch: list[PendingAppend]) -> None:
+        # Callers may have given up while this batch waited for a connection: theirs stay unsent. Marked sent
+        # with no await in between, so no caller is told "not stored" about an append that goes out.
+        batch = [item for item in batch if not item.future.done()]
+        if not batch:
+            return
+        for item in batch:
+            item.sent = True
         payload = [item.as_json() for item in batch]  # encoded by the pool's jsonb codec (orjson)
         rows = await conn.fetch(APPEND_SQL, payload)
         if self.on_batch is not None:

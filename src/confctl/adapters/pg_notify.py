@@ -6,7 +6,9 @@ listener holds one dedicated asyncpg connection, outside the engine's pool: a co
 would otherwise take a pool slot, and one left inside a transaction by the pool would hold notifications back
 until it ended.
 
-It starts on first use (tests drive the app without its lifespan) and reconnects by itself. A notification
+It starts on first use (tests drive the app without its lifespan) and reconnects by itself: connecting and
+every statement are bounded, and a connection given up on is terminated, never closed gracefully (against a
+frozen server a graceful close would wait as long as the freeze, and the listener with it). A notification
 is only a wake-up: followers re-read the store, and poll as well, so one lost while reconnecting costs a
 little delay and nothing else; after a reconnect every follower is woken to look again at once.
 """
@@ -40,10 +42,12 @@ class PgNotifier:
         reconnect_s: float = 1.0,
         ready_timeout_s: float = 5.0,
         check_s: float = 30.0,
+        timeout_s: float = 5.0,
     ) -> None:
         """`reconnect_s`: pause between connection attempts; `ready_timeout_s`: how long the first subscriber
         waits for LISTEN to be in place (after that it follows by polling alone); `check_s`: how often an
-        idle connection is checked, so a silently dead one is noticed.
+        idle connection is checked, so a silently dead one is noticed; `timeout_s`: the bound on connecting
+        and on each statement.
         """
         self.local = LocalNotifier()
         self._engine = engine
@@ -51,6 +55,7 @@ class PgNotifier:
         self._reconnect_s = reconnect_s
         self._ready_timeout_s = ready_timeout_s
         self._check_s = check_s
+        self._timeout_s = timeout_s
         self._task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self._backend_pid: int | None = None
@@ -102,7 +107,8 @@ class PgNotifier:
     async def _run(self) -> None:
         while True:
             try:
-                conn: asyncpg.Connection = await asyncpg.connect(**connect_kwargs(self._engine))
+                conn: asyncpg.Connection = await asyncpg.connect(
+                    **connect_kwargs(self._engine), timeout=self._timeout_s, command_timeout=self._timeout_s)
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
                 log.warning("live.listen.connect_failed", error=str(exc))
                 await asyncio.sleep(self._reconnect_s)
@@ -114,8 +120,7 @@ class PgNotifier:
             finally:
                 self._listening.clear()
                 self._backend_pid = None
-                if not conn.is_closed():
-                    await conn.close(timeout=2)
+                conn.terminate()
             await asyncio.sleep(self._reconnect_s)
 
     async def _listen(self, conn: asyncpg.Connection) -> None:
@@ -133,5 +138,5 @@ class PgNotifier:
                 await asyncio.wait_for(lost.wait(), self._check_s)
             if not lost.is_set():
                 # Idle for a while: a peer that vanished without closing is only found by talking to it.
-                await conn.fetchval("SELECT 1", timeout=self._check_s)
+                await conn.fetchval("SELECT 1", timeout=self._timeout_s)
         log.warning("live.listen.lost", channel=self._channel)

@@ -9,9 +9,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from confctl.domain import errors as de
+from confctl.domain.addresses import check_address
 from confctl.service.gateway import TwilioError, TwilioUnavailable
+from confctl.service.outage import StoreUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -63,12 +66,50 @@ def problem(status: int, code: str, detail: str, headers: dict[str, str] | None 
                         media_type="application/problem+json", headers=headers)
 
 
+ADDRESS_FIELDS = frozenset({"to", "fallback_to"})
+
+
+def _about_an_address(error: Any) -> bool:
+    """A validation error that API.md calls `invalid_address`: an address field not in a dialable form."""
+    loc = error.get("loc", ())
+    pattern = error.get("type") == "string_pattern_mismatch" and bool(loc) and loc[-1] in ADDRESS_FIELDS
+    return pattern or "address" in str(error.get("msg", ""))
+
+
+def _address_detail(error: Any) -> str:
+    """The domain's own words for an address it would refuse (not the schema's long pattern)."""
+    field = str(error.get("loc", ("to",))[-1])
+    try:
+        check_address(str(error.get("input", "")), field)
+    except de.InvalidAddress as exc:
+        return exc.detail
+    return _validation_detail_of([error])
+
+
 def _validation_detail(exc: RequestValidationError) -> str:
+    return _validation_detail_of(exc.errors())
+
+
+def _validation_detail_of(errors: Any) -> str:
     parts = []
-    for error in exc.errors()[:5]:
+    for error in list(errors)[:5]:
         where = ".".join(str(x) for x in error.get("loc", ()) if x != "body")
         parts.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
     return "; ".join(parts) or "invalid request"
+
+
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE")
+
+
+def allowed_methods(request: Request) -> str:
+    """The `Allow` of a 405 (RFC 9110): every method some route serves on this path.
+
+    Starlette names only those of the first route whose path matched, and each method of a path is a route
+    of its own here (GET, PATCH and DELETE of a participant): so each method is tried against the routes.
+    """
+    routes = request.app.router.routes
+    return ", ".join(m for m in HTTP_METHODS
+                     if any(r.matches({**request.scope, "method": m})[0] == Match.FULL for r in routes))
 
 
 def install(app: FastAPI) -> None:
@@ -84,10 +125,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        code = "invalid_address" if any("address" in str(e.get("msg", "")) for e in exc.errors()) else (
-            "invalid_request"
-        )
-        return problem(422, code, _validation_detail(exc))
+        address = next((e for e in exc.errors() if _about_an_address(e)), None)
+        if address is not None:
+            return problem(422, "invalid_address", _address_detail(address))
+        return problem(422, "invalid_request", _validation_detail(exc))
 
     @app.exception_handler(TwilioError)
     async def on_twilio(_: Request, exc: TwilioError) -> JSONResponse:
@@ -98,10 +139,23 @@ def install(app: FastAPI) -> None:
     async def on_unavailable(_: Request, exc: TwilioUnavailable) -> JSONResponse:
         return problem(503, "twilio_unavailable", f"Twilio could not be reached: {exc}", {"Retry-After": "5"})
 
+    @app.exception_handler(StoreUnavailable)
+    async def on_store_unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:
+        log.warning("store.unavailable", error=str(exc))
+        return problem(503, "database_unavailable", "The database is unavailable; try again shortly.",
+                       {"Retry-After": "2"})
+
     @app.exception_handler(StarletteHTTPException)
-    async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's answer to a body it could not even decode (not UTF-8): to the client, the same as
+            # malformed JSON, which FastAPI itself reports as a validation error.
+            return problem(422, "invalid_request", f"the body could not be read: {exc.detail}")
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return problem(exc.status_code, code, str(exc.detail))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+        return problem(exc.status_code, code, str(exc.detail), headers)
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -44,12 +44,19 @@ TWILIO_DURATION = Histogram(
     "confctl_twilio_request_duration_seconds", "Time of one Twilio REST operation, retries included.",
     ["operation"],
 )
+RECONCILE_REPAIRS = Counter(
+    "confctl_reconcile_repairs_total",
+    "Drifts from Twilio found and stored as corrections by the periodic reconciliation",
+)
 APPEND_BATCH = Histogram(
     "confctl_append_batch_size", "Appends committed together in one transaction (group commit).",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
 SSE_SUBSCRIBERS = Gauge(
     "confctl_sse_subscribers", "Open live-update (SSE) streams, by feed: conference or all.", ["feed"],
+)
+DEFERRED_FACTS = Gauge(
+    "confctl_deferred_facts", "Facts answered to Twilio during a database outage and not stored yet (voice calls).",
 )
 
 

@@ -4,15 +4,23 @@ Facts are always stored, whatever their arrival order: the state orders them by 
 key, built from Twilio's own ids, makes a repeated delivery store nothing, inside the append's transaction.
 What the reactions ask of Twilio (a transfer moving on, a stray leg hung up) is queued in the outbox by the
 same append and run in the background: a webhook is answered once its fact is durable, never waiting on Twilio.
+
+During a database outage a callback raises StoreUnavailable and the webhook answers 503: nothing is
+acknowledged that is not stored, and the fact comes back with Twilio's retry or with reconciliation. The
+voice webhook alone never waits for the database beyond `voice_wait_s`: the caller must reach the
+conference, so its fact is stored later by `DeferredFacts` (service/outage.py).
 """
 
 from __future__ import annotations
+
+import asyncio
 
 import structlog
 
 from confctl.domain import events as ev
 from confctl.domain.effects import Plan
 from confctl.service.conferences import Change, ConferenceRepository
+from confctl.service.outage import DeferredFacts, StoreUnavailable
 from confctl.service.ports import ReadModel
 
 log = structlog.get_logger(__name__)
@@ -28,9 +36,12 @@ def conference_id_for(call_sid: str) -> str:
 class CallbackService:
     """Stores Twilio's facts about conferences, calls and recordings."""
 
-    def __init__(self, conferences: ConferenceRepository, read_model: ReadModel) -> None:
+    def __init__(self, conferences: ConferenceRepository, read_model: ReadModel, *,
+                 deferred: DeferredFacts | None = None, voice_wait_s: float = 2.0) -> None:
         self.conferences = conferences
         self.read_model = read_model
+        self.deferred = deferred or DeferredFacts()
+        self.voice_wait_s = voice_wait_s
 
     async def _record(
         self, conference_id: str, fact: ev.DomainEvent, dedupe_key: str, sequence: int | None = None
@@ -43,13 +54,31 @@ class CallbackService:
         # reactions' effects already run in the background (change.effects_done): Twilio gets its answer now.
         return change
 
-    async def inbound_call(self, fact: ev.ConferenceCreated) -> Change:
-        """The voice webhook: open the customer's conference (a repeat of the same call is a no-op)."""
-        return await self._record(conference_id_for(fact.customer_call_sid), fact, f"voice:{fact.customer_call_sid}")
+    async def inbound_call(self, fact: ev.ConferenceCreated) -> Change | None:
+        """The voice webhook: open the customer's conference (a repeat of the same call is a no-op).
+
+        None when the fact could not be stored within `voice_wait_s`: it is deferred, stored as soon as the
+        database takes it, and the caller is put through meanwhile (the TwiML needs no stored state).
+        """
+        conference_id, key = conference_id_for(fact.customer_call_sid), f"voice:{fact.customer_call_sid}"
+        try:
+            async with asyncio.timeout(self.voice_wait_s):
+                return await self._record(conference_id, fact, key)
+        except (StoreUnavailable, TimeoutError) as exc:
+            waiting = self.deferred.defer(key, lambda: self._record(conference_id, fact, key))
+            log.warning("twilio.voice.deferred", conference_id=conference_id, call_sid=fact.customer_call_sid,
+                        error=str(exc) or type(exc).__name__, kept=waiting)
+            return None
 
     async def conference_event(self, friendly_name: str, fact: ev.DomainEvent, dedupe_key: str,
                                sequence: int) -> Change:
-        """A conference status callback (start, end, join, leave, mute, hold, modify)."""
+        """A conference status callback (start, end, join, leave, mute, hold, modify).
+
+        A conference nobody stored yet (its voice fact deferred during an outage, or simply overtaken) is not
+        refused: the fact is stored and starts the stream, and the deferred voice fact joins it later. Facts
+        are folded in SequenceNumber order and flags only ever add up, so arrival order changes nothing;
+        answering 503 instead would lose the fact whenever Twilio does not retry.
+        """
         return await self._record(friendly_name, fact, dedupe_key, sequence)
 
     async def call_status(
