@@ -21,10 +21,15 @@ import socket
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from confctl.entry.settings import ApiKey, Scope, Settings
+from confctl.service.webhook_urls import WebhookUrls
+
+if TYPE_CHECKING:
+    from confctl.simulator import Simulator
 
 ALL_SCOPES: list[Scope] = ["read", "control", "supervise"]
 # SSE streams never end by themselves: shutdown cuts them off after this long.
@@ -74,6 +79,21 @@ def api_keys(settings: Settings) -> tuple[list[ApiKey], bool]:
     if "api_keys" in settings.model_fields_set and settings.api_keys:
         return settings.api_keys, False
     return [ApiKey(name="dev", key="dev-" + secrets.token_urlsafe(18), scopes=ALL_SCOPES)], True
+
+
+def voice_url(public_url: str, settings: Settings) -> str:
+    """The voice URL for the number: confctl's `/twilio/voice` with the connection overrides (the URL to put
+    in Twilio's console; `confctl dev` and `confctl simulator` give it to the simulated number)."""
+    return WebhookUrls(public_url, settings.twilio_connection_overrides).voice()
+
+
+def simulator_for(credentials: Credentials, webhook_base: str, settings: Settings) -> Simulator:
+    """The simulator playing Twilio for confctl at `webhook_base`, its number's voice URL as recommended."""
+    from confctl.simulator import SimulatorConfig, create_simulator
+
+    config = SimulatorConfig(credentials.account_sid, credentials.auth_token, webhook_base,
+                             voice_url=voice_url(webhook_base, settings))
+    return create_simulator(config)
 
 
 def url_of(host: str, port: int) -> str:
@@ -174,17 +194,16 @@ def _bind_all(addresses: list[tuple[str, int]]) -> list[socket.socket] | None:
 
 def cmd_simulator(args: argparse.Namespace) -> int:
     """The simulator alone, for a confctl running elsewhere."""
-    from confctl.simulator import SimulatorConfig, create_simulator
-
-    credentials = twilio_credentials(Settings())
+    env = Settings()
+    credentials = twilio_credentials(env)
     sockets = _bind_all([(args.host, args.port)])
     if sockets is None:
         return 1
-    simulator = create_simulator(SimulatorConfig(credentials.account_sid, credentials.auth_token, args.webhook_base))
+    simulator = simulator_for(credentials, args.webhook_base, env)
     url = url_of(args.host, args.port)
 
     def ready() -> None:
-        print(f"Twilio simulator on {url} (docs {url}/simulator/docs), webhooks to {args.webhook_base}", flush=True)
+        print(f"Twilio simulator on {url} (docs {url}/simulator/docs), voice URL {simulator.voice_url}", flush=True)
         print(f"  account SID {credentials.account_sid}  auth token {credentials.auth_token}", flush=True)
 
     async def main() -> int:
@@ -201,7 +220,6 @@ def cmd_dev(args: argparse.Namespace) -> int:
     quiet_libraries()  # before the imports: Alembic logs as its plugins load
     from confctl.adapters.twilio_gateway import SdkTwilioGateway
     from confctl.entry.app import create_app
-    from confctl.simulator import SimulatorConfig, create_simulator
 
     env = Settings()
     credentials = twilio_credentials(env)
@@ -220,7 +238,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     sockets = _bind_all([(args.host, args.port), (args.host, args.simulator_port)])
     if sockets is None:
         return 1
-    simulator = create_simulator(SimulatorConfig(credentials.account_sid, credentials.auth_token, api_url))
+    simulator = simulator_for(credentials, api_url, settings)
     gateway = SdkTwilioGateway(
         credentials.account_sid, credentials.auth_token, base_url=sim_url, timeout_s=settings.twilio_timeout_s
     )
@@ -259,6 +277,7 @@ def banner(settings: Settings, sim_url: str, invented_keys: list[ApiKey] | None)
         f"  API        {api}",
         f"  API docs   {api}/docs",
         f"  simulator  {sim_url}  (docs {sim_url}/simulator/docs)",
+        f"  voice URL  {voice_url(api, settings)}  (the simulated number's; use the same in Twilio's console)",
         f"  database   embedded PostgreSQL, data in {settings.data_dir / 'pgdata'}",
         f"  Twilio     account {settings.twilio_account_sid}, auth token {settings.twilio_auth_token}",
     ]

@@ -33,6 +33,7 @@ class FaultSettings(BaseModel):
     rest_error_rate: float = Field(default=0.0, ge=0, le=1)
     rest_error_status: int = Field(default=500, ge=400, le=599)
     callback_duplicate_rate: float = Field(default=0.0, ge=0, le=1)
+    callback_drop_rate: float = Field(default=0.0, ge=0, le=1)
     callback_reorder: bool = False
     callback_delay_ms: float = Field(default=0.0, ge=0)
     seed: int | None = None

@@ -1,7 +1,10 @@
 """The one sequential outbound queue: callbacks and TwiML fetches leave in the order they happened.
 
-One worker sends one request at a time, so by default callbacks arrive in event order. Fault injection
-acts on callbacks only (never on TwiML fetches): a delay before each, duplicates queued again as the same
+One worker sends one request at a time, so by default callbacks arrive in event order. Each request is
+delivered as its URL's connection overrides say (`overrides.py`): attempts bounded by the connect, read
+and total timeouts, retried as `rc` / `rp` allow (by default once, on a failed connect only), every retry
+the same signed request. Each attempt is one entry of the delivery log. Fault injection acts on callbacks
+only (never on TwiML fetches): callbacks dropped, a delay before each, duplicates queued again as the same
 signed request, and shuffling of the callbacks waiting in the queue. The worker also holds back while a
 REST request is being served, so the REST answer goes out before the callbacks it caused, as with Twilio.
 """
@@ -13,18 +16,19 @@ import contextlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
 
+from confctl.simulator.attempts import attempts
 from confctl.simulator.faults import Faults
 from confctl.simulator.model.effects import Callback, Fetch
+from confctl.simulator.overrides import InvalidOverrides, parse_overrides
 from confctl.simulator.signing import WebhookRequest, webhook_request
 
 log = structlog.get_logger(__name__)
 
-# Twilio caps every call-related HTTP request at 15 s.
-_REQUEST_TIMEOUT_S = 15.0
 LOG_LIMIT = 10_000
 
 FetchHandler = Callable[[Fetch, int | None, str], None]
@@ -116,36 +120,56 @@ class Delivery:
 
     async def _deliver(self, item: _Outgoing) -> None:
         effect = item.effect
-        if isinstance(effect, Callback) and self._faults.callback_delay_ms > 0:
+        is_callback = isinstance(effect, Callback)
+        if is_callback and self._faults.drop():
+            self._log(item, attempt=0, dropped=True, error="dropped by the callback_drop_rate fault")
+            return
+        if is_callback and self._faults.callback_delay_ms > 0:
             await asyncio.sleep(self._faults.callback_delay_ms / 1000)
-        status, text, error = await self._send(item.request)
+        try:
+            overrides = parse_overrides(effect.url)
+        except InvalidOverrides as exc:
+            # Twilio refuses the URL: no request is made, and a TwiML fetch fails as an unreachable one does.
+            log.warning("simulator.delivery.invalid_overrides", url=effect.url, error=str(exc))
+            self._log(item, attempt=0, error=str(exc), error_code=exc.code)
+            if isinstance(effect, Fetch):
+                self._on_fetched(effect, None, "")
+            return
+        made = await attempts(self._client, item.request, overrides)
+        for attempt in made:
+            self._log(item, attempt=attempt.number, status=attempt.status, error=attempt.error,
+                      failure=attempt.failure, retried=attempt.retried, edge=attempt.edge,
+                      elapsed_ms=attempt.elapsed_ms)
+        last = made[-1]
+        if last.status is None:
+            log.warning("simulator.delivery.unreachable", url=item.request.url, error=last.error,
+                        attempts=len(made))
+        if isinstance(effect, Fetch):
+            self._on_fetched(effect, last.status, last.text)
+        elif not item.duplicate and self._faults.duplicate():
+            self._queue.append(_Outgoing(effect, item.request, duplicate=True))
+
+    def _log(self, item: _Outgoing, *, attempt: int, status: int | None = None, error: str | None = None,
+             error_code: int | None = None, failure: str | None = None, retried: bool = False,
+             edge: str | None = None, elapsed_ms: float = 0.0, dropped: bool = False) -> None:
+        """One entry per attempt (`attempt` from 1; 0 when no request was made: dropped or refused)."""
+        effect = item.effect
         self.log.append(
             {
                 "kind": effect.kind if isinstance(effect, Callback) else "voice",
                 "method": item.request.method,
-                "url": item.request.url,
+                "url": item.request.url,  # as sent: without the fragment
+                "fragment": urlsplit(effect.url).fragment,
                 "params": dict(effect.params),
                 "status": status,
                 "error": error,
+                "error_code": error_code,
                 "duplicate": item.duplicate,
+                "dropped": dropped,
+                "attempt": attempt,
+                "failure": failure,
+                "retried": retried,
+                "edge": edge,
+                "elapsed_ms": elapsed_ms,
             }
         )
-        if isinstance(effect, Fetch):
-            self._on_fetched(effect, status, text)
-        elif not item.duplicate and self._faults.duplicate():
-            self._queue.append(_Outgoing(effect, item.request, duplicate=True))
-
-    async def _send(self, request: WebhookRequest) -> tuple[int | None, str, str | None]:
-        try:
-            response = await self._client.request(
-                request.method,
-                request.url,
-                content=request.body,
-                headers=request.headers,
-                timeout=_REQUEST_TIMEOUT_S,
-            )
-        except httpx.HTTPError as exc:
-            # Twilio retries only a failed connect, once; the simulator does not retry at all.
-            log.warning("simulator.delivery.unreachable", url=request.url, error=repr(exc))
-            return None, "", repr(exc)
-        return response.status_code, response.text, None

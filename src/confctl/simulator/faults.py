@@ -1,4 +1,4 @@
-"""Fault injection: REST errors, duplicated, reordered and delayed callbacks, all from one seeded RNG."""
+"""Fault injection: REST errors, dropped, duplicated, reordered and delayed callbacks, all from one seeded RNG."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ class Faults:
     rest_error_rate: float = 0.0
     rest_error_status: int = 500
     callback_duplicate_rate: float = 0.0
+    callback_drop_rate: float = 0.0  # a callback is not delivered at all (no attempt, no retry)
     callback_reorder: bool = False
     callback_delay_ms: float = 0.0
     seed: int | None = None
@@ -27,11 +28,15 @@ class Faults:
     def duplicate(self) -> bool:
         return self.callback_duplicate_rate > 0 and self.rng.random() < self.callback_duplicate_rate
 
+    def drop(self) -> bool:
+        return self.callback_drop_rate > 0 and self.rng.random() < self.callback_drop_rate
+
     def as_json(self) -> dict[str, object]:
         return {
             "rest_error_rate": self.rest_error_rate,
             "rest_error_status": self.rest_error_status,
             "callback_duplicate_rate": self.callback_duplicate_rate,
+            "callback_drop_rate": self.callback_drop_rate,
             "callback_reorder": self.callback_reorder,
             "callback_delay_ms": self.callback_delay_ms,
             "seed": self.seed,

@@ -24,8 +24,12 @@ class WebhookRequest:
 
 
 def webhook_request(auth_token: str, url: str, method: str, params: Params) -> WebhookRequest:
-    """Build the signed request; the same object is re-sent as-is for a duplicate delivery."""
-    # Connection-override fragments (#rc=…) tune delivery and are not part of the signed URL.
+    """Build the signed request; the same object is re-sent as-is for a retry and for a duplicate delivery."""
+    # Connection-override fragments (#rc=…) tune delivery and are not part of the signed URL: Twilio's
+    # overrides page says so, and an HTTP request never carries a fragment anyway.
+    # I-Twilio-Idempotency-Token is "a unique string that you can use to distinguish retry attempts"; whether
+    # a retry keeps it is not said. A retry is the same request here, token included: receivers must not
+    # rely on it either way (confctl dedupes on Twilio's own ids).
     parts = urlsplit(url)
     url = urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
     validator = RequestValidator(auth_token)
