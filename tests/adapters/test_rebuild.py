@@ -311,15 +311,22 @@ _CASES = st.one_of([st.tuples(st.just(t), _data_for(cls)) for t, cls in sorted(E
 
 
 def _reference_decode(cls: type[Any], data: dict[str, Any]) -> Any:
-    """The codec's rule, spelled out plainly: known fields only, nested dataclasses built from objects."""
+    """The codec's rule, spelled out plainly: known fields only, nested dataclasses built from objects, tuple
+    fields from lists (JSON has no tuples)."""
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         if f.name in data:
             value = data[f.name]
-            nested = next((c for c in typing.get_args(hints[f.name]) or (hints[f.name],)
+            hint = hints[f.name]
+            nested = next((c for c in typing.get_args(hint) or (hint,)
                            if isinstance(c, type) and dataclasses.is_dataclass(c)), None)
-            kwargs[f.name] = _reference_decode(nested, value) if nested and isinstance(value, dict) else value
+            holds_tuple = any(typing.get_origin(c) is tuple for c in (hint, *typing.get_args(hint)))
+            if nested and isinstance(value, dict):
+                value = _reference_decode(nested, value)
+            elif holds_tuple and isinstance(value, list):
+                value = tuple(value)
+            kwargs[f.name] = value
     return cls(**kwargs)
 
 

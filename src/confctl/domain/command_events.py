@@ -179,6 +179,7 @@ class TransferConsulting(DomainEvent):
     transfer_id: str
     target_call_sid: str
     at: str
+    order: tuple[int, int] | None = None  # the fact that decided it, in Twilio's order (model.SnapshotOrder)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,15 +192,21 @@ class TransferFallbackDialed(DomainEvent):
     target_label: str
     reason: str
     at: str
+    order: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class TransferEnded(DomainEvent):
-    """Base of the final transfer events."""
+    """Base of the final transfer events.
+
+    `order` places the fact that decided it in Twilio's order; None when a command decided it. A second final
+    event with an earlier `order` revises the outcome: a fact that came first in Twilio's order arrived late.
+    """
 
     transfer_id: str
     at: str
     reason: str | None = None
+    order: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from confctl.domain import command_events as ce
-from confctl.domain.evolve import earliest, infer_role, on, replace_participant
+from confctl.domain.evolve import earliest, first, infer_role, on, replace_participant, with_leg_sid
 from confctl.domain.frozen import replace
 from confctl.domain.model import Conference, Participant, Recording, Transfer
 
@@ -26,6 +26,7 @@ def _dial_requested(conference: Conference, e: ce.ParticipantDialRequested) -> C
         requested_mode=e.mode,  # type: ignore[arg-type]
         requested_coach=e.coach,
         first_seen_at=e.at,
+        transfer_id=e.transfer_id,
     )
     return replace_participant(conference, None, participant)
 
@@ -37,7 +38,7 @@ def _dialed(conference: Conference, e: ce.ParticipantDialed) -> Conference:
     leg = _leg_for(conference, e.label)
     if leg is None:
         return conference
-    return replace_participant(conference, leg, replace(leg, call_sid=e.call_sid))
+    return replace_participant(with_leg_sid(conference, leg, e.call_sid), leg, replace(leg, call_sid=e.call_sid))
 
 
 @on(ce.ParticipantDialFailed)
@@ -52,7 +53,9 @@ def _dial_failed(conference: Conference, e: ce.ParticipantDialFailed) -> Confere
 def _updated(conference: Conference, e: ce.ParticipantUpdated) -> Conference:
     leg = conference.by_call_sid(e.call_sid)
     order = (e.after_sequence, 1)
-    if leg is None or order <= leg.snapshot_order:
+    # Of two REST answers after the same callback, the one stored later is Twilio's newer view (hold, then at
+    # once unhold, both answered before any callback): only a strictly newer snapshot is kept over this one.
+    if leg is None or order < leg.snapshot_order:
         return conference
     f = e.flags
     return replace_participant(conference, leg, replace(
@@ -71,12 +74,14 @@ def _recording_updated(conference: Conference, e: ce.RecordingUpdated) -> Confer
 @on(ce.ConferenceCorrected)
 def _conference_corrected(conference: Conference, e: ce.ConferenceCorrected) -> Conference:
     if e.status == "completed":
+        order = (conference.last_sequence, 1)  # after every callback stored when Twilio was read
         participants = tuple(
-            replace(p, left_at=e.at, leave_reason=p.leave_reason or "conference_ended")
+            replace(p, left_at=e.at, leave_reason=p.leave_reason or "conference_ended", left_order=order)
             if p.joined_at is not None and p.left_at is None else p
             for p in conference.participants
         )
         return replace(conference, ended_at=conference.ended_at or e.at, end_reason=conference.end_reason or "sync",
+                       ended_order=first(conference.ended_order, order),
                        participants=participants, twilio_sid=conference.twilio_sid or e.conference_sid)
     if e.status == "in-progress":
         return replace(conference, started_at=conference.started_at or e.at,
@@ -87,11 +92,12 @@ def _conference_corrected(conference: Conference, e: ce.ConferenceCorrected) -> 
 @on(ce.ParticipantCorrected)
 def _participant_corrected(conference: Conference, e: ce.ParticipantCorrected) -> Conference:
     leg = conference.by_call_sid(e.call_sid)
+    order = (e.after_sequence, 1)
     if not e.present:
         if leg is None or leg.left_at is not None:
             return conference
         return replace_participant(conference, leg, replace(
-            leg, left_at=e.at, leave_reason="sync", joined_at=leg.joined_at))
+            leg, left_at=e.at, leave_reason="sync", joined_at=leg.joined_at, left_order=order))
     base = leg or Participant(label=e.label, role=infer_role(conference, e.call_sid, e.label), call_sid=e.call_sid,
                               first_seen_at=e.at)
     f = e.flags
@@ -100,8 +106,9 @@ def _participant_corrected(conference: Conference, e: ce.ParticipantCorrected) -
         muted=f.muted, hold=f.hold, coaching=f.coaching,
         call_sid_to_coach=f.call_sid_to_coach if f.coaching else None,
         end_conference_on_exit=f.end_conference_on_exit,
-        snapshot_order=max(base.snapshot_order, (e.after_sequence, 1)),
+        snapshot_order=max(base.snapshot_order, order),
         first_seen_at=earliest(base.first_seen_at, e.at),
+        joined_order=base.joined_order if base.joined_at is not None else order,
     )
     return replace_participant(conference, leg, updated)
 
@@ -127,25 +134,34 @@ def _transfer_requested(conference: Conference, e: ce.TransferRequested) -> Conf
 
 @on(ce.TransferConsulting)
 def _transfer_consulting(conference: Conference, e: ce.TransferConsulting) -> Conference:
-    return _with_transfer(conference, e.transfer_id, state="consulting", target_call_sid=e.target_call_sid)
+    return _with_transfer(conference, e.transfer_id, state="consulting", target_call_sid=e.target_call_sid,
+                          decided_order=e.order)
 
 
 @on(ce.TransferFallbackDialed)
 def _transfer_fallback(conference: Conference, e: ce.TransferFallbackDialed) -> Conference:
     return _with_transfer(conference, e.transfer_id, to=e.to, target_label=e.target_label, target_call_sid=None,
-                          fallback_to=None)
+                          fallback_to=None, decided_order=e.order)
+
+
+def _revises(transfer: Transfer, e: ce.TransferEnded) -> bool:
+    """An ended transfer takes a new outcome only from a fact earlier in Twilio's order than the one that
+    decided it (that fact arrived late); an outcome a command decided stands."""
+    return (not transfer.is_active and e.order is not None and transfer.decided_order is not None
+            and tuple(e.order) < transfer.decided_order)
 
 
 def _ended(state: str) -> object:
     def handler(conference: Conference, e: ce.TransferEnded) -> Conference:
         transfer = conference.transfer(e.transfer_id)
-        if transfer is None or not transfer.is_active:
+        if transfer is None or not (transfer.is_active or _revises(transfer, e)):
             return conference
         target = conference.find(transfer.target_label)
         return _with_transfer(
             conference, e.transfer_id, state=state, ended_at=e.at,
             failure_reason=e.reason if state in ("failed", "cancelled") else None,
             target_call_sid=transfer.target_call_sid or (target.call_sid if target else None),
+            decided_order=e.order,
         )
 
     return handler

@@ -11,7 +11,16 @@ from typing import Any
 
 from confctl.domain import events as ev
 from confctl.domain.frozen import replace
-from confctl.domain.model import CUSTOMER_LABEL, Conference, Customer, Participant, Recording, Role
+from confctl.domain.model import (
+    CUSTOMER_LABEL,
+    FAILED_CALL_STATUSES,
+    Conference,
+    Customer,
+    Participant,
+    Recording,
+    Role,
+    SnapshotOrder,
+)
 
 
 def infer_role(conference: Conference, call_sid: str, label: str | None) -> Role:
@@ -28,6 +37,32 @@ def infer_role(conference: Conference, call_sid: str, label: str | None) -> Role
 
 def earliest(a: str | None, b: str) -> str:
     return b if a is None or b < a else a
+
+
+def first(a: SnapshotOrder | None, b: SnapshotOrder | None) -> SnapshotOrder | None:
+    """The earlier of two places in Twilio's order (None: not placed)."""
+    if a is None:
+        return b
+    return a if b is None or a <= b else b
+
+
+def implies_join(event: ev.ParticipantLeft) -> bool:
+    """Whether this leave says the leg had been in the conference: every leave but that of an add that failed
+    (Twilio sends one, with the call's final status, for a Participants API leg that never answered). A leave
+    without either field (before Twilio added them in 2023) says nothing."""
+    if event.call_status is None and event.reason is None:
+        return False
+    return event.reason != "participant_add_failed" and event.call_status not in FAILED_CALL_STATUSES
+
+
+def with_leg_sid(conference: Conference, leg: Participant | None, call_sid: str) -> Conference:
+    """The transfer a leg was dialed for records the CallSid the leg just got, even when it ended before."""
+    if leg is None or leg.call_sid is not None or leg.transfer_id is None:
+        return conference
+    return replace(conference, transfers=tuple(
+        replace(t, target_call_sid=call_sid)
+        if t.id == leg.transfer_id and t.target_label == leg.label and t.target_call_sid is None else t
+        for t in conference.transfers))
 
 
 def replace_participant(conference: Conference, old: Participant | None, new: Participant) -> Conference:
@@ -57,19 +92,25 @@ def _participant_event(conference: Conference, event: ev.ParticipantSeen) -> Con
             snapshot_order=order,
         )
     if isinstance(event, ev.ParticipantJoined):
-        changes["joined_at"] = earliest(base.joined_at, event.at)
+        changes.update(joined_at=earliest(base.joined_at, event.at), joined_order=first(base.joined_order, order))
         if conference.ended_at is not None and base.left_at is None:
             # A join delivered after the end: the conference's end already took this leg out.
-            changes.update(left_at=conference.ended_at, leave_reason="conference_ended")
+            changes.update(left_at=conference.ended_at, leave_reason="conference_ended",
+                           left_order=conference.ended_order)
     elif isinstance(event, ev.ParticipantLeft):
         changes.update(
             left_at=earliest(base.left_at, event.at),
+            left_order=first(base.left_order, order),
             leave_reason=event.reason,
             final_call_status=base.final_call_status or _final(event.call_status),
         )
+        if implies_join(event):
+            # It was in the conference: its join happened before, whether or not its callback has arrived.
+            changes["joined_at"] = earliest(base.joined_at, event.at)
     participant = replace(base, **changes)
     participants = ((*conference.participants, participant) if existing is None
                     else tuple(participant if p is existing else p for p in conference.participants))
+    conference = with_leg_sid(conference, existing, event.call_sid)
     return replace(conference, participants=participants, last_sequence=max(conference.last_sequence, event.sequence),
                    twilio_sid=conference.twilio_sid or event.conference_sid)
 
@@ -97,9 +138,10 @@ def _call_status(conference: Conference, event: ev.CallStatusChanged) -> Confere
     if final is not None:
         participant = replace(participant, final_call_status=final)
         if participant.joined_at is not None and participant.left_at is None:
-            # The leg ended: no participant-leave is needed to know it is gone.
+            # The leg ended: no participant-leave is needed to know it is gone (its place in Twilio's order
+            # is known once that leave arrives).
             participant = replace(participant, left_at=event.at, leave_reason=participant.leave_reason)
-    return replace_participant(conference, existing, participant)
+    return replace_participant(with_leg_sid(conference, existing, event.call_sid), existing, participant)
 
 
 def _created(conference: Conference, event: ev.ConferenceCreated) -> Conference:
@@ -123,8 +165,9 @@ def _started(conference: Conference, event: ev.ConferenceStarted) -> Conference:
 
 def _ended(conference: Conference, event: ev.ConferenceEnded) -> Conference:
     # Everyone still in the room leaves with the conference, whatever order the leaves arrive in.
+    order = (event.sequence, 0)
     participants = tuple(
-        replace(p, left_at=event.at, leave_reason=p.leave_reason or "conference_ended")
+        replace(p, left_at=event.at, leave_reason=p.leave_reason or "conference_ended", left_order=order)
         if p.joined_at is not None and p.left_at is None
         else p
         for p in conference.participants
@@ -133,6 +176,7 @@ def _ended(conference: Conference, event: ev.ConferenceEnded) -> Conference:
         conference,
         twilio_sid=event.conference_sid,
         ended_at=earliest(conference.ended_at, event.at),
+        ended_order=first(conference.ended_order, order),
         end_reason=event.reason,
         created_at=earliest(conference.created_at, event.at),
         last_sequence=max(conference.last_sequence, event.sequence),

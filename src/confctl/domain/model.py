@@ -20,6 +20,9 @@ CUSTOMER_LABEL = "customer"
 FAILED_CALL_STATUSES = frozenset({"busy", "no-answer", "failed", "canceled"})
 # Twilio's snapshots are ordered by SequenceNumber; a REST answer stored by a command is ordered just after
 # the newest callback seen when it was stored: (sequence, 0) for callbacks, (sequence, 1) for REST answers.
+# REST answers of one order are ordered by the log: the one stored later wins.
+# The same pairs place facts in Twilio's order (joins, leaves, the end); (sequence, -1) is "just before that
+# callback": the join a participant-leave implies.
 SnapshotOrder = tuple[int, int]
 NO_SNAPSHOT: SnapshotOrder = (-1, 0)
 
@@ -43,6 +46,7 @@ class Participant:
     to: str | None = None
     requested_mode: Mode = "normal"
     requested_coach: str | None = None
+    transfer_id: str | None = None  # the transfer this leg was dialed for, if any
     muted: bool = False
     hold: bool = False
     coaching: bool = False
@@ -53,6 +57,8 @@ class Participant:
     ringing: bool = False
     joined_at: str | None = None
     left_at: str | None = None
+    joined_order: SnapshotOrder | None = None  # where its join is in Twilio's order, once a callback placed it
+    left_order: SnapshotOrder | None = None  # where its leave is (a leave known from a call status has none)
     leave_reason: str | None = None
     final_call_status: str | None = None
     dial_error: str | None = None
@@ -108,6 +114,9 @@ class Transfer:
     target_call_sid: str | None = None
     ended_at: str | None = None
     failure_reason: str | None = None
+    # Where in Twilio's order the transfer's last move was decided by its facts; None for a move a command
+    # made (or one stored before moves were placed), which stands whatever arrives later.
+    decided_order: SnapshotOrder | None = None
 
     @property
     def is_active(self) -> bool:
@@ -137,6 +146,7 @@ class Conference:
     started_at: str | None = None
     ended_at: str | None = None
     end_reason: str | None = None
+    ended_order: SnapshotOrder | None = None
     last_sequence: int = 0
     participants: tuple[Participant, ...] = ()
     transfers: tuple[Transfer, ...] = ()

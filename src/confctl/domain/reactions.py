@@ -6,7 +6,6 @@ triggers are stored in one append: a crash can never keep the one without the ot
 
 from __future__ import annotations
 
-from confctl.domain import command_events as ce
 from confctl.domain import events as ev
 from confctl.domain.effects import EndConference, HangUp, Plan
 from confctl.domain.evolve import evolve
@@ -14,15 +13,17 @@ from confctl.domain.model import Conference
 from confctl.domain.transfers import react as transfer_reaction
 
 
-def _late_dial_of_an_ended_transfer(conference: Conference, event: ev.DomainEvent) -> Plan:
-    """Twilio answered a transfer's dial after the transfer was cancelled or failed: hang the leg up."""
-    if not isinstance(event, ce.ParticipantDialed):
+def _late_call_sid_of_an_ended_transfer(before: Conference, conference: Conference) -> Plan:
+    """A cancelled or failed transfer's target leg got its CallSid only now (the dial's answer, or a callback,
+    came after the transfer ended, so ending it could not name it): hang the leg up, once."""
+    ended = {t.id for t in before.transfers if not t.is_active and t.state != "completed"}
+    if not ended:
         return Plan()
-    ended = any(t.target_label == event.label and not t.is_active for t in conference.transfers)
-    leg = conference.by_call_sid(event.call_sid)
-    if ended and leg is not None and not leg.is_connected and leg.is_live:
-        return Plan(effects=[HangUp(event.label, event.call_sid)])
-    return Plan()
+    # Legs keep their place in the tuple (new ones are appended), so `old` is the same leg before the event.
+    return Plan(effects=[
+        HangUp(leg.label, leg.call_sid) for leg, old in zip(conference.participants, before.participants, strict=False)
+        if leg.transfer_id in ended and old.call_sid is None and leg.call_sid and leg.is_live
+    ])
 
 
 def _only_supervisors_left(conference: Conference, event: ev.DomainEvent) -> Plan:
@@ -35,9 +36,9 @@ def _only_supervisors_left(conference: Conference, event: ev.DomainEvent) -> Pla
     return Plan()
 
 
-def react(conference: Conference, event: ev.DomainEvent) -> Plan:
-    """The reactions to one stored event (`conference` is the state after it)."""
-    return (transfer_reaction(conference, event) + _late_dial_of_an_ended_transfer(conference, event)
+def react(before: Conference, conference: Conference, event: ev.DomainEvent) -> Plan:
+    """The reactions to one stored event (`conference` is the state after it, `before` the one before)."""
+    return (transfer_reaction(conference, event) + _late_call_sid_of_an_ended_transfer(before, conference)
             + _only_supervisors_left(conference, event))
 
 
@@ -54,8 +55,8 @@ def planned(conference: Conference, plan: Plan) -> tuple[Plan, Conference]:
     state = conference
     i = 0
     while i < len(events):
-        state = evolve(state, events[i])
-        reaction = react(state, events[i])
+        before, state = state, evolve(state, events[i])
+        reaction = react(before, state, events[i])
         events.extend(reaction.events)
         effects.extend(reaction.effects)
         transfer_id = transfer_id or reaction.transfer_id
