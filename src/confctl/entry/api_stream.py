@@ -20,19 +20,20 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from confctl.domain.errors import ConferenceNotFound
 from confctl.entry import schemas
+from confctl.entry.api_read import storable_ids
 from confctl.entry.auth import require
 from confctl.entry.container import Container
-from confctl.entry.errors import ApiProblem
 from confctl.entry.metrics import SSE_SUBSCRIBERS
 from confctl.service.live import follow
 from confctl.service.ports import StoredEvent
 
-router = APIRouter(prefix="/v1", tags=["live updates"], dependencies=[Depends(require("read"))])
+router = APIRouter(prefix="/v1", tags=["live updates"],
+                   dependencies=[Depends(require("read")), Depends(storable_ids)])
 
 # How long EventSource waits before reconnecting after the server closed the stream.
 RETRY_MS = 1000
@@ -77,21 +78,34 @@ def _stream_doc(id_meaning: str, *, per_conference: bool) -> dict[int | str, dic
         401: {"model": schemas.Problem, "description": "No valid API key"},
         403: {"model": schemas.Problem, "description": "The API key lacks the scope"},
         **not_found,
-        422: {"model": schemas.Problem, "description": "Last-Event-ID or after is not a non-negative integer"},
+        422: {"model": schemas.Problem,
+              "description": "Last-Event-ID or after is not an id this stream sends (ASCII digits, at most 2^63-1)"},
     }
 
 
-def _resume_after(last_event_id: str | None, after: int | None) -> int:
+def _resume_after(last_event_id: int | None, after: int | None) -> int:
     """Where to resume: Last-Event-ID wins, because EventSource resends the original URL (with its ?after=)."""
-    if last_event_id is not None and last_event_id.strip():
-        try:
-            value = int(last_event_id.strip())
-        except ValueError:
-            value = -1
-        if value < 0:
-            raise ApiProblem(422, "invalid_request", "Last-Event-ID must be an id this stream sent.")
-        return value
-    return after or 0
+    return last_event_id if last_event_id is not None else after or 0
+
+
+def _event_id(value: object) -> object:
+    """Last-Event-ID as sent: plain ASCII digits (what this stream sends as ids), else a validation error (422).
+
+    An id this stream cannot have sent (not plain digits, or beyond the int64 of versions and positions) is a
+    422 problem, answered before the stream opens. EventSource does not reconnect after a non-200 answer (it
+    "fails the connection"), so the client learns of it once. Opening the stream and failing in it instead
+    would make the browser reconnect with the same id forever; resuming "from the start" would replay the
+    whole log to it on every such reconnect and hide a client bug.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None  # as if not sent (EventSource sends none before it has seen an id)
+        # Not int()'s reading: it also takes "+5", "1_0" and digits other than ASCII, none of them ids of ours.
+        if not (text.isascii() and text.isdigit()):
+            raise ValueError("Last-Event-ID must be an id this stream sent")
+        return text
+    return value
 
 
 # The JSON of recent events, by (position, stream, version): every follower of an event sends the same text.
@@ -146,7 +160,8 @@ def _response(container: Container, *, stream_id: str | None, after: int) -> Eve
     return EventStream(messages(), ping=settings.sse_heartbeat_s, sep="\n")
 
 
-LastEventId = Annotated[str | None, Header(alias="Last-Event-ID", description="Resume after this id.")]
+LastEventId = Annotated[Annotated[int, Field(ge=0, le=schemas.INT64_MAX)] | None, BeforeValidator(_event_id),
+                        Header(alias="Last-Event-ID", description="Resume after this id (empty: as if not sent).")]
 
 
 @router.get("/conferences/{conference_id}/stream", operation_id="streamConferenceEvents",
@@ -156,7 +171,8 @@ async def stream_conference(
     request: Request,
     conference_id: str,
     last_event_id: LastEventId = None,
-    after: Annotated[int | None, Query(ge=0, description="Start after this version (Last-Event-ID wins).")] = None,
+    after: Annotated[int | None, Query(ge=0, le=schemas.INT64_MAX,
+                                       description="Start after this version (Last-Event-ID wins).")] = None,
 ) -> EventStream:
     """Every stored event of the conference after `after` / `Last-Event-ID`, then each new one as it is stored."""
     container: Container = request.app.state.container
@@ -172,7 +188,8 @@ async def stream_conference(
 async def stream_all(
     request: Request,
     last_event_id: LastEventId = None,
-    after: Annotated[int | None, Query(ge=0, description="Start after this position (Last-Event-ID wins).")] = None,
+    after: Annotated[int | None, Query(ge=0, le=schemas.INT64_MAX,
+                                       description="Start after this position (Last-Event-ID wins).")] = None,
 ) -> EventStream:
     """Every stored event after `after` / `Last-Event-ID` in global order, then each new one as it is stored."""
     container: Container = request.app.state.container
