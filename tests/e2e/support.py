@@ -47,6 +47,9 @@ def settings() -> Settings:
         twilio_auth_token=AUTH_TOKEN,
         twilio_api_base=SIM_URL,
         public_url=PUBLIC_URL,
+        # Twilio outages in these tests last a second or two: answer and retry at that scale.
+        command_timeout_s=3.0,
+        effect_backoff_max_s=0.5,
         api_keys=[
             ApiKey(name="admin", key=KEYS["admin"], scopes=["read", "control", "supervise"]),
             ApiKey(name="reader", key=KEYS["reader"], scopes=["read"]),

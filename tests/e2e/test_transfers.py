@@ -173,3 +173,19 @@ async def test_cold_transfer_failure_without_fallback_leaves_customer_on_music(s
     events = [e["type"] for e in (await stack.api.get(f"/v1/conferences/{room}/events",
                                                       params={"limit": 1000})).json()["items"]]
     assert "transfer.failed" in events
+
+
+async def test_a_cold_transfer_cannot_be_cancelled(stack: Stack) -> None:
+    """Cold: alice left at once, so a cancel would leave the customer alone on music: 409 invalid_transition,
+    nothing sent to Twilio, and the transfer still completes when carol answers."""
+    room, _ = await live_call(stack)
+    await stack.set_directory("+15557654321", "answer", after_s=50)
+    started = await start(stack, room, kind="cold", to="+15557654321", label="carol", target_role="external")
+    await stack.settle(until_quiet=False)
+    before = len(await stack.rest_requests())
+    refused = await stack.api.post(f"/v1/transfers/{started['id']}/cancel")
+    assert refused.status_code == 409 and refused.json()["code"] == "invalid_transition", refused.text
+    assert len(await stack.rest_requests()) == before
+    await stack.settle()
+    assert (await transfer(stack, started["id"]))["state"] == "completed"
+    await stack.assert_audibility_agrees(room)

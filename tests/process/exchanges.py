@@ -36,6 +36,7 @@ class Action(StrEnum):
     HOLD_RESPONSE = "hold_response"  # forward it (the upstream acts), never return the answer
     DELAY = "delay"  # wait `delay_s`, then forward it and return the answer
     RESPOND = "respond"  # answer `status` at once, never forward it
+    LOSE_ANSWER = "lose_answer"  # forward it (the upstream acts), then answer `status` instead of its answer
 
 
 # The moment a test usually wants for each action (see `Rule.moment`).
@@ -45,6 +46,7 @@ _MOMENTS: dict[Action, Stage] = {
     Action.HOLD_RESPONSE: "forwarded",
     Action.DELAY: "received",
     Action.RESPOND: "received",
+    Action.LOSE_ANSWER: "forwarded",
 }
 
 

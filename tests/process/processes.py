@@ -52,6 +52,8 @@ def serve_env(database_url: str, twilio_api_base: str, public_url: str) -> dict[
         "CONFCTL_PUBLIC_URL": public_url,
         "CONFCTL_API_KEYS": json.dumps(keys),
         "CONFCTL_OUTBOX_POLL_S": str(OUTBOX_POLL_S),
+        # The simulator is local: a Twilio request unanswered after 3 s is lost (the lost-answer tests wait it out).
+        "CONFCTL_TWILIO_TIMEOUT_S": "3",
     }
 
 

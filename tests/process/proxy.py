@@ -182,6 +182,9 @@ class Proxy:
             await asyncio.sleep(rule.delay_s)
         status, headers, body = await self._forward(exchange)
         await self._stamp(exchange, "forwarded", status)
+        if action is Action.LOSE_ANSWER:
+            assert rule is not None
+            return rule.status, [(b"content-length", b"0")], b""
         return None if action is Action.HOLD_RESPONSE else (status, headers, body)
 
     async def _forward(self, exchange: Exchange) -> tuple[int, Headers, bytes]:

@@ -1,21 +1,24 @@
 """kill -9 of `confctl serve` at each step of a warm and a cold transfer, then a restart on the same port.
 
-The kill points: after the transfer is stored and before its dial reaches Twilio (the twilio proxy holds
-the request); after Twilio acted on the dial and before its answer is stored (the proxy withholds the
-answer); during the consult; while a cold transfer's target rings. After the restart the transfer must
-reach the state the simulator's ground truth implies, nobody may stay on hold, confctl must hear the call
-as the simulator does, and Twilio must have received exactly one dial for the target.
+The kill points: after the transfer is stored and before any of its Twilio requests; before its dial reaches
+Twilio (the twilio proxy holds the request); after Twilio acted on the dial and before its answer is stored (the
+proxy withholds the answer); during the consult; while a cold transfer's target rings; after `complete`'s unhold
+and before its kick. After the restart the transfer must reach the state the simulator's ground truth implies,
+nobody may stay on hold, confctl must hear the call as the simulator does, and Twilio must have received exactly
+one dial for the target.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tests.process.exchanges import Action
+from tests.process.exchanges import Action, Rule
 from tests.process.stack import ProcessStack, eventually
 from tests.process.transfers import (
     TARGET,
     TARGET_LABEL,
+    assert_dialed_once,
+    assert_handed_over,
     dial_rule,
     finish_transfer,
     live_call,
@@ -102,3 +105,38 @@ async def test_kill_while_the_cold_target_rings(stack: ProcessStack) -> None:
     assert join_callbacks_lost(stack), "precondition: the target's join reached no confctl"
     await stack.restart()
     await finish_transfer(stack, room, "cold")
+
+
+UPDATE_PARTICIPANT = r"/Conferences/[^/]+/Participants/[^/]+\.json$"  # POST: Twilio's UpdateParticipant
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_kill_after_the_intent_is_stored_before_any_twilio_request(stack: ProcessStack, kind: str) -> None:
+    """Killed when the transfer's first Twilio request (an UpdateParticipant: end-on-exit or the hold) is on
+    its way: after a restart the plan runs from there, the customer is handed over, bob dialed once."""
+    _, room = await live_call(stack)
+    await stack.set_directory(TARGET, after_s=SHORT_RING_S)
+    first = stack.twilio.add(Rule(Action.HOLD_REQUEST, method="POST", path=UPDATE_PARTICIPANT, times=1))
+    await stack.kill_when(first, during=request_transfer(stack, room, kind))
+    assert not await stack.dials(TARGET_LABEL), "precondition: nothing was dialed"
+    await stack.restart()
+    await finish_transfer(stack, room, kind)
+
+
+async def test_kill_after_completes_unhold_before_the_kick(stack: ProcessStack) -> None:
+    """`complete` killed after the customer's unhold reached Twilio and before `from` is kicked: after a restart
+    `from` is removed and the customer stays with bob, off hold."""
+    _, room = await live_call(stack)
+    await stack.set_directory(TARGET, after_s=SHORT_RING_S)
+    accepted = await request_transfer(stack, room, "warm")
+    assert accepted.status_code == 202, accepted.text
+    transfer = await eventually(lambda: transfer_in(stack, room, "consulting"))
+    kick = stack.twilio.add(Rule(Action.HOLD_REQUEST, method="DELETE", path=UPDATE_PARTICIPANT, times=1))
+    await stack.kill_when(kick, during=stack.api().post(f"/v1/transfers/{transfer['id']}/complete"))
+    truth = await stack.ground_truth(room)
+    assert {p["label"] for p in truth["participants"]} == {"customer", "agent-1", TARGET_LABEL}, \
+        "precondition: agent-1 is still in the conference"
+    await stack.restart()
+    await eventually(lambda: assert_handed_over(stack, room), explain=lambda: stack.describe(room))
+    await eventually(lambda: transfer_in(stack, room, "completed"))
+    await assert_dialed_once(stack, room)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from confctl.service.ports import (
     Projector,
     ReadModelRow,
     StoredEvent,
+    UnfinishedEffect,
 )
 
 REBUILD_CHUNK_STREAMS = 500
@@ -37,6 +39,7 @@ class MemoryEventStore:
         self._answers: dict[tuple[str, str], IdempotentAnswer] = {}
         self._effects: dict[int, tuple[PendingEffect, str | None]] = {}
         self._outcomes: dict[int, str] = {}
+        self._errors: dict[int, str] = {}
         self.dead_workers: set[str | None] = {None}
         self._lock = asyncio.Lock()
         self.listeners: list[asyncio.Queue[StoredEvent]] = []
@@ -111,6 +114,27 @@ class MemoryEventStore:
         found = [e for e, _ in self._effects.values() if e.plan_id == plan_id and e.id not in self._outcomes]
         return sorted(found, key=lambda e: e.seq)
 
+    async def postpone(self, effect_id: int, error: str, delay_s: float) -> None:
+        """Count a failed attempt (the memory store keeps no schedule: the worker sleeps)."""
+        effect, claimed_by = self._effects[effect_id]
+        self._effects[effect_id] = (replace(effect, attempts=effect.attempts + 1), claimed_by)
+        self._errors[effect_id] = error
+
+    async def unfinished(self, stream_ids: Sequence[str]) -> list[UnfinishedEffect]:
+        """The effects of these streams with no outcome yet."""
+        wanted = set(stream_ids)
+        now = datetime.now(UTC)
+        return [UnfinishedEffect(stream_id=e.stream_id, kind=e.kind, label=e.payload.get("label"),
+                                 transfer_id=e.transfer_id, attempts=e.attempts, error=self._errors.get(e.id),
+                                 due_at=now)
+                for effect_id, (e, _) in sorted(self._effects.items())
+                if e.stream_id in wanted and effect_id not in self._outcomes]
+
+    async def stale(self, worker_id: str, older_than_s: float) -> list[PendingEffect]:
+        """This worker's unfinished effects (the memory store keeps no times: all of them)."""
+        return [e for effect_id, (e, claimed_by) in sorted(self._effects.items())
+                if claimed_by == worker_id and effect_id not in self._outcomes]
+
     async def orphans(self, worker_id: str) -> list[PendingEffect]:
         """Unfinished effects claimed by a worker in `dead_workers`, now claimed by `worker_id`."""
         taken = []
@@ -177,12 +201,20 @@ class MemoryEventStore:
     async def get_answer(self, scope: str, key: str) -> IdempotentAnswer | None:
         return self._answers.get((scope, key))
 
-    async def reserve(self, scope: str, key: str, fingerprint: str) -> IdempotentAnswer | None:
+    async def reserve(self, scope: str, key: str, fingerprint: str, owner: str = "") -> IdempotentAnswer | None:
         existing = self._answers.get((scope, key))
         if existing is not None:
             return existing
-        self._answers[(scope, key)] = IdempotentAnswer(fingerprint=fingerprint, status=0, body={})
+        self._answers[(scope, key)] = IdempotentAnswer(fingerprint=fingerprint, status=0, body={}, owner=owner)
         return None
+
+    async def take_over(self, scope: str, key: str, dead_owner: str, owner: str) -> bool:
+        existing = self._answers.get((scope, key))
+        if existing is None or existing.status != 0 or existing.owner != dead_owner \
+                or dead_owner not in self.dead_workers:
+            return False
+        self._answers[(scope, key)] = replace(existing, owner=owner)
+        return True
 
     async def complete(self, scope: str, key: str, answer: IdempotentAnswer) -> None:
         self._answers[(scope, key)] = answer

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 import structlog
 
 from confctl.adapters.pg_pool import LazyPool
-from confctl.adapters.pg_schema import WORKER_LOCK_CLASS
-from confctl.service.ports import PendingEffect
+from confctl.adapters.pg_schema import SWEEP_LOCK_CLASS, WORKER_LOCK_CLASS
+from confctl.service.ports import PendingEffect, UnfinishedEffect
 
 log = structlog.get_logger(__name__)
 
@@ -31,6 +32,27 @@ TAKE_OVER_SQL = (
     f" RETURNING {_COLUMNS}"
 )
 PENDING_SQL = f"SELECT {_COLUMNS} FROM effects WHERE plan_id = $1 AND outcome IS NULL ORDER BY seq"
+STALE_SQL = (
+    f"SELECT {_COLUMNS} FROM effects WHERE outcome IS NULL AND claimed_by = $1"
+    " AND created_at < now() - make_interval(secs => $2) ORDER BY id"
+)
+POSTPONE_SQL = (
+    "UPDATE effects SET attempts = attempts + 1, error = $2, due_at = now() + make_interval(secs => $3)"
+    " WHERE id = $1 AND outcome IS NULL"
+)
+UNFINISHED_SQL = (
+    "SELECT stream_id, kind, payload->>'label' AS label, transfer_id, attempts, error, due_at FROM effects"
+    " WHERE stream_id = ANY($1::text[]) AND outcome IS NULL ORDER BY id"
+)
+
+
+async def worker_is_dead(conn: asyncpg.Connection, worker_id: str) -> bool:
+    """Whether the process named `worker_id` is gone: nobody holds its liveness lock (taken and given back at
+    once here, on the same connection)."""
+    if not await conn.fetchval(TRY_LOCK_SQL, WORKER_LOCK_CLASS, worker_id):
+        return False
+    await conn.fetchval(UNLOCK_SQL, WORKER_LOCK_CLASS, worker_id)
+    return True
 
 
 def _pending(row: asyncpg.Record) -> PendingEffect:
@@ -65,7 +87,7 @@ class PgOutbox:
                 conn = await self._pool.connect()
                 await self._hold_on(conn)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-                log.warning("outbox.alive.lost", worker_id=self.worker_id, error=str(exc))
+                log.warning("outbox.alive.lost", worker_id=self.worker_id, error=repr(exc))
             finally:
                 self._alive.clear()
                 if conn is not None and not conn.is_closed():
@@ -84,30 +106,47 @@ class PgOutbox:
             if not lost.is_set():
                 await conn.fetchval("SELECT 1", timeout=10.0)  # a peer that vanished is found by talking to it
 
-    async def _is_dead(self, conn: asyncpg.Connection, worker_id: str) -> bool:
-        if not await conn.fetchval(TRY_LOCK_SQL, WORKER_LOCK_CLASS, worker_id):
-            return False
-        await conn.fetchval(UNLOCK_SQL, WORKER_LOCK_CLASS, worker_id)
-        return True
-
     async def orphans(self, worker_id: str) -> list[PendingEffect]:
         if not await self.alive():
             return []  # not holding our own lock: we might take over effects that are ours to finish
-        pool = await self._pool.get()
-        async with pool.acquire() as conn:
+        async with self._pool.acquire() as conn:
             claimers = [r["claimed_by"] for r in await conn.fetch(CLAIMERS_SQL, worker_id)]
             if not claimers:
                 return []
-            dead = [c for c in claimers if c is not None and await self._is_dead(conn, c)]
+            dead = [c for c in claimers if c is not None and await worker_is_dead(conn, c)]
             unclaimed = None in claimers
             if not dead and not unclaimed:
                 return []
             rows = await conn.fetch(TAKE_OVER_SQL, worker_id, dead, unclaimed)
         return sorted((_pending(r) for r in rows), key=lambda e: e.id)
 
+    async def stale(self, worker_id: str, older_than_s: float) -> list[PendingEffect]:
+        return [_pending(r) for r in await self._pool.fetch(STALE_SQL, worker_id, older_than_s)]
+
     async def pending(self, plan_id: str) -> list[PendingEffect]:
-        pool = await self._pool.get()
-        return [_pending(r) for r in await pool.fetch(PENDING_SQL, plan_id)]
+        return [_pending(r) for r in await self._pool.fetch(PENDING_SQL, plan_id)]
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        """Hold the cluster-wide lock `name` for the block if nobody else does (SweepLock)."""
+        async with self._pool.acquire() as conn:
+            mine = bool(await conn.fetchval(TRY_LOCK_SQL, SWEEP_LOCK_CLASS, name))
+            try:
+                yield mine
+            finally:
+                if mine:
+                    await conn.fetchval(UNLOCK_SQL, SWEEP_LOCK_CLASS, name)
+
+    async def postpone(self, effect_id: int, error: str, delay_s: float) -> None:
+        await self._pool.fetchval(POSTPONE_SQL, effect_id, error[:500], delay_s)
+
+    async def unfinished(self, stream_ids: Sequence[str]) -> list[UnfinishedEffect]:
+        if not stream_ids:
+            return []
+        return [UnfinishedEffect(stream_id=r["stream_id"], kind=r["kind"], label=r["label"],
+                                 transfer_id=r["transfer_id"], attempts=r["attempts"], error=r["error"],
+                                 due_at=r["due_at"])
+                for r in await self._pool.fetch(UNFINISHED_SQL, list(stream_ids))]
 
     async def aclose(self) -> None:
         """Release the liveness lock (the connection closes)."""

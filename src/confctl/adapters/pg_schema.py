@@ -64,6 +64,7 @@ idempotency_keys = sa.Table(
     sa.Column("status", sa.Integer, nullable=False),
     sa.Column("body", JSONB, nullable=False),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("owner", sa.Text),  # the outbox worker id of the process running the request (migration 0003)
 )
 
 # Each stream's head version: the append's version check is a conditional write of this row.
@@ -102,3 +103,5 @@ NOTIFY_CHANNEL = "confctl_events"
 POSITION_SHIFT = 16
 # The session advisory locks that say a worker is alive: (WORKER_LOCK_CLASS, hashtext(worker id)).
 WORKER_LOCK_CLASS = 0x636F6E66  # "conf"
+# Cluster-wide "one process at a time" locks (e.g. the reconciliation sweep): (SWEEP_LOCK_CLASS, hashtext(name)).
+SWEEP_LOCK_CLASS = 0x73776570  # "swep"

@@ -4,13 +4,13 @@ Warm: customer on hold (music) → target dialed → `consulting` when it joins 
 `from` leaves) or `cancelled`. Target busy / no-answer / failed → `failed`, customer back with `from`.
 Cold: `from` leaves at once, customer on hold while the target rings, `completed` when it joins; a failed
 target is replaced by `fallback_to` if given, else `failed` with the customer left on hold music.
-Transfers move on Twilio's facts (callbacks), never on timers guessing them.
+Transfers move on Twilio's facts (callbacks), never on timers guessing them, and in Twilio's order, whatever
+order the callbacks arrive in (`transfer_course.py`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeGuard
 
 from confctl.domain import command_events as ce
 from confctl.domain import errors as de
@@ -20,6 +20,7 @@ from confctl.domain.commands import connected, ensure_open, free_label
 from confctl.domain.effects import Dial, Effect, HangUp, Kick, Plan, Update
 from confctl.domain.model import Conference, Participant, Transfer
 from confctl.domain.policy import end_on_exit_fix, end_on_exit_for
+from confctl.domain.transfer_course import UNPLACED, Step, course, target_of, there_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +122,8 @@ def plan_complete(conference: Conference, transfer_id: str, at: str) -> Plan:
         raise de.InvalidTransition(f"a {transfer.kind} transfer that is {transfer.state} cannot be completed")
     source = conference.find(transfer.from_label)
     effects = _unhold_customer(conference) + (_end_leg(source) if source and source.is_connected else [])
-    return Plan(events=[ce.TransferCompleted(transfer_id=transfer_id, at=at, reason="completed")], effects=effects)
+    return Plan(events=[ce.TransferCompleted(transfer_id=transfer_id, at=at, reason="completed")], effects=effects,
+                transfer_id=transfer_id)
 
 
 def plan_cancel(conference: Conference, transfer_id: str, at: str) -> Plan:
@@ -129,83 +131,89 @@ def plan_cancel(conference: Conference, transfer_id: str, at: str) -> Plan:
     transfer = _transfer(conference, transfer_id)
     if not transfer.is_active:
         raise de.InvalidTransition(f"transfer {transfer_id} is already {transfer.state}")
-    effects = _end_leg(conference.find(transfer.target_label))
-    if _from_is_connected(conference, transfer):
-        effects += _unhold_customer(conference)
-    return Plan(events=[ce.TransferCancelled(transfer_id=transfer_id, at=at, reason="cancelled")], effects=effects)
+    if transfer.kind == "cold" or not _from_is_connected(conference, transfer):
+        # A cold transfer's `from` leaves at once: cancelling would leave the customer alone on hold music.
+        raise de.InvalidTransition(f"{transfer.from_label} has left (or is leaving): the customer has nobody to go "
+                                   "back to; the transfer completes when the target joins, or fails (fallback_to)")
+    effects = _end_leg(conference.find(transfer.target_label)) + _unhold_customer(conference)
+    return Plan(events=[ce.TransferCancelled(transfer_id=transfer_id, at=at, reason="cancelled")], effects=effects,
+                transfer_id=transfer_id)
 
 
-FAILED = frozenset({"busy", "no-answer", "failed", "canceled"})
-
-
-def _target_failure(conference: Conference, transfer: Transfer, event: ev.DomainEvent) -> str | None:
-    """Why the target leg failed to join, if this fact says it did."""
-    target = conference.find(transfer.target_label)
-    if target is None or target.joined_at is not None:
-        return None
-    if isinstance(event, ce.ParticipantDialFailed) and event.label == transfer.target_label:
-        return f"dial_failed: {event.reason}"
-    about = getattr(event, "call_sid", None)
-    if target.call_sid is None or about != target.call_sid:
-        return None
-    if isinstance(event, ev.CallStatusChanged) and event.status in FAILED:
-        return event.status
-    if isinstance(event, ev.ParticipantLeft):
-        return event.call_status if event.call_status in FAILED else "left_before_joining"
-    return None
-
-
-def _joined(event: ev.DomainEvent) -> TypeGuard[ev.ParticipantJoined | ce.ParticipantCorrected]:
-    """A leg's arrival, from its callback or from `sync` (the callback was lost: Twilio says it is there)."""
-    return isinstance(event, ev.ParticipantJoined) or (isinstance(event, ce.ParticipantCorrected) and event.present)
+_ENDED = {"completed": ce.TransferCompleted, "cancelled": ce.TransferCancelled, "failed": ce.TransferFailed}
 
 
 def react(conference: Conference, event: ev.DomainEvent) -> Plan:
-    """What the active transfer does about a fact just stored (`conference` is the state after it)."""
-    transfer = conference.active_transfer
-    if transfer is None:
+    """What the newest transfer does about a fact just stored (`conference` is the state after it): the moves
+    its course in Twilio's order has that the stored transfer lacks, or, when a fact that came first in Twilio's
+    order arrived after the outcome was decided, the outcome that fact makes."""
+    transfer = conference.transfers[-1] if conference.transfers else None
+    if transfer is None or not (transfer.is_active or transfer.decided_order is not None):
         return Plan()
-    tid, at = transfer.id, getattr(event, "at", "")
-    target = conference.find(transfer.target_label)
-    customer = next((p for p in conference.participants if p.role == "customer"), None)
-    if isinstance(event, ev.ConferenceEnded) or (
-        customer is not None and customer.left_at is not None and getattr(event, "call_sid", None) == customer.call_sid
-    ):
-        return Plan(events=[ce.TransferCancelled(transfer_id=tid, at=at, reason="customer_left")],
-                    effects=[HangUp(target.label, target.call_sid)] if target and target.is_live and target.call_sid
-                    else [])
-    if isinstance(event, ce.ParticipantDialed) and event.label == transfer.target_label:
+    steps = course(conference, transfer, getattr(event, "at", ""))
+    if transfer.is_active:
+        if transfer.state == "consulting" and steps and steps[0].move == "consulting":
+            steps = steps[1:]
+        # One move at a time: the next is found again once this one is stored (`reactions.planned`).
+        return _move(conference, transfer, steps[0]) if steps else Plan()
+    outcome = steps[-1] if steps else None
+    if (outcome is None or outcome.move not in _ENDED or transfer.decided_order is None
+            or outcome.order >= transfer.decided_order or _same(transfer, outcome)):
         return Plan()
-    if _joined(event) and target is not None and target.is_connected and event.call_sid == target.call_sid:
-        if transfer.state != "dialing":
-            return Plan()
-        if transfer.kind == "warm" and _from_is_connected(conference, transfer):
-            return Plan(events=[ce.TransferConsulting(transfer_id=tid, target_call_sid=event.call_sid, at=at)])
-        return Plan(events=[ce.TransferCompleted(transfer_id=tid, at=at, reason="target_joined")],
-                    effects=_unhold_customer(conference))
-    source = conference.find(transfer.from_label)
-    if (transfer.kind == "warm" and transfer.state == "consulting" and source is not None
-            and source.left_at is not None and getattr(event, "call_sid", None) == source.call_sid):
-        return Plan(events=[ce.TransferCompleted(transfer_id=tid, at=at, reason="from_left")],
-                    effects=_unhold_customer(conference))
-    if (transfer.state == "consulting" and target is not None and target.left_at is not None
-            and getattr(event, "call_sid", None) == target.call_sid):
-        effects = _unhold_customer(conference) if _from_is_connected(conference, transfer) else []
-        return Plan(events=[ce.TransferCancelled(transfer_id=tid, at=at, reason="target_left")], effects=effects)
-    failure = _target_failure(conference, transfer, event) if transfer.state == "dialing" else None
-    if failure is None:
+    if transfer.decided_order == UNPLACED and outcome.at > (transfer.ended_at or ""):
+        # Decided on a call status alone, whose own conference callback may never come (lost): only a fact
+        # that Twilio's Timestamp puts no later than it can have come first.
         return Plan()
-    if transfer.kind == "cold" and transfer.fallback_to:
+    # Revised: the outcome decided first planned what it needed (the customer off hold); only a target leg
+    # still live after a customer who had already gone is left to end.
+    revised = _ENDED[outcome.move](transfer_id=transfer.id, at=outcome.at, reason=outcome.reason,
+                                   order=outcome.order)
+    return Plan(events=[revised], effects=_hang_up_target(conference, transfer) if outcome.reason == "customer_left"
+                else [])
+
+
+def _same(transfer: Transfer, step: Step) -> bool:
+    reason = step.reason if step.move in ("failed", "cancelled") else None
+    return (transfer.state, transfer.failure_reason) == (step.move, reason)
+
+
+def _hang_up_target(conference: Conference, transfer: Transfer) -> list[Effect]:
+    target = target_of(conference, transfer)
+    return [HangUp(target.label, target.call_sid)] if target and target.is_live and target.call_sid else []
+
+
+def _move(conference: Conference, transfer: Transfer, step: Step) -> Plan:
+    """The events and requests of the transfer's next move."""
+    tid = transfer.id
+    if step.move == "consulting":
+        target = target_of(conference, transfer)
+        call_sid = (target.call_sid if target else None) or ""
+        return Plan(events=[ce.TransferConsulting(transfer_id=tid, target_call_sid=call_sid, at=step.at,
+                                                  order=step.order)])
+    if step.move == "fallback":
+        assert transfer.fallback_to is not None
         label = free_label(conference, None, f"{transfer.target_role}-fallback")
         return Plan(
             events=[ce.TransferFallbackDialed(transfer_id=tid, to=transfer.fallback_to, target_label=label,
-                                              reason=failure, at=at),
+                                              reason=step.reason, at=step.at, order=step.order),
                     ce.ParticipantDialRequested(label=label, role=transfer.target_role, to=transfer.fallback_to,
-                                                at=at, transfer_id=tid)],
+                                                at=step.at, transfer_id=tid)],
             effects=[_dial(label, transfer.fallback_to, transfer.target_role, None, tid)],
             transfer_id=tid,
         )
-    # Warm: back to `from`. Cold, or `from` gone: the customer stays on hold music, never in silence.
-    effects = _unhold_customer(conference) if transfer.kind == "warm" and _from_is_connected(conference, transfer) \
-        else []
-    return Plan(events=[ce.TransferFailed(transfer_id=tid, at=at, reason=failure)], effects=effects)
+    ended = _ENDED[step.move](transfer_id=tid, at=step.at, reason=step.reason, order=step.order)
+    return Plan(events=[ended], effects=_outcome_effects(conference, transfer, step))
+
+
+def _outcome_effects(conference: Conference, transfer: Transfer, step: Step) -> list[Effect]:
+    """What an outcome asks of Twilio, as things stood at its place in Twilio's order (a request about a leg
+    already known to be gone is not sent)."""
+    if step.reason == "customer_left":
+        return _hang_up_target(conference, transfer)  # never leave the target ringing for nobody
+    if step.move == "completed":
+        return _unhold_customer(conference)
+    # Back to `from` if it was still there; a cold transfer leaves the customer on hold music, never in silence.
+    if step.move == "failed" and transfer.kind != "warm":
+        return []
+    source = conference.find(transfer.from_label)
+    return _unhold_customer(conference) if there_at(source, step.order) else []

@@ -11,14 +11,16 @@ from fastapi.responses import JSONResponse
 from confctl.domain import commands as cmd
 from confctl.domain import transfers as tr
 from confctl.entry import schemas
+from confctl.entry.api_read import storable_ids
 from confctl.entry.auth import authenticate, check_scope
 from confctl.entry.container import Container
 from confctl.entry.errors import ApiProblem
 from confctl.entry.idempotency import idempotent
+from confctl.entry.pending import transfer_with_pending
 from confctl.entry.settings import ApiKey
 from confctl.service.control import ControlService, participant_query, transfer_query
 
-router = APIRouter(prefix="/v1", tags=["control"])
+router = APIRouter(prefix="/v1", tags=["control"], dependencies=[Depends(storable_ids)])
 Key = Annotated[ApiKey, Depends(authenticate)]
 
 
@@ -135,10 +137,11 @@ async def start_transfer(request: Request, conference_id: str, key: Key,
 @router.get("/transfers/{transfer_id}", operation_id="getTransfer", summary="Get one transfer",
             response_model=schemas.Transfer, responses=_problems(404))
 async def get_transfer(request: Request, transfer_id: str, key: Key) -> dict[str, Any]:
-    """The transfer and its state."""
+    """The transfer and its state; `pending` while some of its Twilio steps are still being retried."""
     check_scope(key, "read")
     container: Container = request.app.state.container
-    return await transfer_query(container.conferences, container.read_model, transfer_id)
+    return await transfer_with_pending(container, await transfer_query(container.conferences,
+                                                                       container.read_model, transfer_id))
 
 
 @router.post("/transfers/{transfer_id}/complete", operation_id="completeTransfer",

@@ -6,14 +6,37 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from confctl.adapters.cursor import decode_cursor
+from confctl.domain import errors as de
 from confctl.domain.audibility import audibility as compute_audibility
 from confctl.domain.errors import ConferenceNotFound
 from confctl.entry import schemas
-from confctl.entry.auth import require
+from confctl.entry.auth import authenticate, require
 from confctl.entry.container import Container
 from confctl.entry.errors import ApiProblem
+from confctl.entry.pending import with_pending
+from confctl.entry.settings import ApiKey
 
-router = APIRouter(prefix="/v1", tags=["conferences"], dependencies=[Depends(require("read"))])
+# What each path id names, for the 404 of an id that cannot exist.
+_NOT_FOUND: dict[str, type[de.DomainError]] = {
+    "conference_id": de.ConferenceNotFound,
+    "participant": de.ParticipantNotFound,
+    "transfer_id": de.TransferNotFound,
+}
+
+
+async def storable_ids(request: Request, _: Annotated[ApiKey, Depends(authenticate)]) -> None:
+    """404 for a path id with a NUL: PostgreSQL text cannot hold one, so no stored id has one (and a query
+    with it would fail, a 500). Every other character can be in an id Twilio gave us, so only NUL is refused.
+    After authentication: without a key the answer is still the 401."""
+    for name, value in request.path_params.items():
+        if isinstance(value, str) and "\x00" in value:
+            error = _NOT_FOUND.get(name, de.ConferenceNotFound)
+            raise error(f"no {name.removesuffix('_id')} has a NUL in its id")
+
+
+router = APIRouter(prefix="/v1", tags=["conferences"],
+                   dependencies=[Depends(require("read")), Depends(storable_ids)])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": schemas.Problem, "description": "No valid API key"},
@@ -39,10 +62,13 @@ async def list_conferences(
 ) -> dict[str, Any]:
     """Conferences, optionally of one status, paged with `next_cursor`."""
     try:
+        if cursor is not None and "\x00" in decode_cursor(cursor)[1]:
+            raise ValueError("a cursor with a NUL in its id")  # forged: no stored id has one (a 500 below)
         page = await _container(request).read_model.list_documents(status=status, limit=limit, cursor=cursor)
     except ValueError as exc:
         raise ApiProblem(422, "invalid_request", "cursor is not one this API returned") from exc
-    return {"items": list(page.items), "next_cursor": page.next_cursor}
+    return {"items": await with_pending(_container(request), [dict(d) for d in page.items]),
+            "next_cursor": page.next_cursor}
 
 
 async def conference_document(container: Container, conference_id: str) -> dict[str, Any]:
@@ -56,8 +82,9 @@ async def conference_document(container: Container, conference_id: str) -> dict[
 @router.get("/conferences/{conference_id}", operation_id="getConference", summary="Get one conference",
             response_model=schemas.Conference, responses=NOT_FOUND)
 async def get_conference(request: Request, conference_id: str) -> dict[str, Any]:
-    """The conference, its participants, transfers and recording."""
-    return await conference_document(_container(request), conference_id)
+    """The conference, its participants, transfers and recording, and the Twilio requests still pending."""
+    container = _container(request)
+    return (await with_pending(container, [await conference_document(container, conference_id)]))[0]
 
 
 @router.get("/conferences/{conference_id}/events", operation_id="listConferenceEvents",
@@ -66,7 +93,7 @@ async def get_conference(request: Request, conference_id: str) -> dict[str, Any]
 async def list_events(
     request: Request,
     conference_id: str,
-    after: Annotated[int, Query(ge=0, description="Return events with version > after.")] = 0,
+    after: Annotated[int, Query(ge=0, le=schemas.INT64_MAX, description="Return events with version > after.")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> dict[str, Any]:
     """Every stored event of the conference; page with `next_after`."""

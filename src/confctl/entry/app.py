@@ -11,14 +11,14 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-import sqlalchemy as sa
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from confctl import __version__
-from confctl.adapters.database import at_head, create_engine, migrate
+from confctl.adapters.database import create_engine, head_revision, migrate
 from confctl.adapters.embedded_pg import EmbeddedPostgres
 from confctl.adapters.pg_notify import PgNotifier
 from confctl.adapters.pg_outbox import PgOutbox
@@ -28,7 +28,7 @@ from confctl.adapters.signature import SignatureChecker
 from confctl.adapters.twilio_gateway import SdkTwilioGateway
 from confctl.entry import api_control, api_read, api_stream, docs, errors, metrics, webhooks
 from confctl.entry.container import Container, SystemClock
-from confctl.entry.metrics import APPEND_BATCH, metered_gateway
+from confctl.entry.metrics import APPEND_BATCH, DEFERRED_FACTS, RECONCILE_REPAIRS, metered_gateway
 from confctl.entry.schemas import Health
 from confctl.entry.settings import Settings
 from confctl.service.callbacks import CallbackService
@@ -36,10 +36,14 @@ from confctl.service.conferences import ConferenceRepository
 from confctl.service.control import ControlService
 from confctl.service.effects import CallSettings, EffectRunner
 from confctl.service.gateway import TwilioGateway
-from confctl.service.outbox import EffectWorker
+from confctl.service.outage import DeferredFacts, StoreUnavailable
+from confctl.service.outbox import EffectRetry, EffectWorker
 from confctl.service.ports import Clock
+from confctl.service.reconcile import Reconciler
 
 log = structlog.get_logger(__name__)
+
+READY_BUDGET_S = 0.5  # /readyz answers within a second, also when the database hangs (a healthy check: ms)
 
 DESCRIPTION = """
 Conference-call control for contact centers on Twilio.
@@ -54,24 +58,28 @@ def build_container(
     settings: Settings, engine: AsyncEngine, gateway: TwilioGateway | None, clock: Clock | None = None
 ) -> Container:
     """Wire stores and services over one engine."""
-    pool = LazyPool.shared(engine, max_size=settings.db_pool_size)
+    pool = LazyPool.shared(engine, max_size=settings.db_pool_size, timeout_s=settings.db_timeout_s)
     store = PostgresEventStore(engine, pool, committers=settings.append_concurrency, max_batch=settings.append_batch)
     store.committer.on_batch = APPEND_BATCH.observe
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
     conferences = ConferenceRepository(store, worker_id=worker_id)
     outbox = PgOutbox(pool, worker_id)
     clock = clock or SystemClock()
-    worker = control = None
+    worker = control = reconciler = None
     if gateway is not None:
         gateway = metered_gateway(gateway)
         call_settings = CallSettings(public_url=settings.public_url, caller_id=settings.caller_id,
                                      hold_music_url=settings.hold_music_url, wait_url=settings.wait_url,
-                                     record=settings.record)
+                                     record=settings.record,
+                                     connection_overrides=settings.twilio_connection_overrides)
         runner = EffectRunner(conferences, gateway, clock, call_settings)
         worker = EffectWorker(conferences, runner, outbox, gateway, clock, poll_s=settings.outbox_poll_s,
-                              read_model=store)
+                              read_model=store, retry=EffectRetry(
+                                  max_s=settings.effect_backoff_max_s, give_up_s=settings.effect_retry_s))
         control = ControlService(conferences, store, gateway, clock,
-                                 answer_timeout_s=settings.command_timeout_s)
+                                 answer_timeout_s=settings.command_timeout_s, outbox=outbox)
+        reconciler = Reconciler(conferences, store, gateway, clock, interval_s=settings.reconcile_s, lock=outbox,
+                                on_repair=RECONCILE_REPAIRS.inc)
     return Container(
         clock=clock,
         settings=settings,
@@ -79,13 +87,15 @@ def build_container(
         read_model=store,
         idempotency=store,
         conferences=conferences,
-        callbacks=CallbackService(conferences, store),
+        callbacks=CallbackService(conferences, store, deferred=DeferredFacts(on_change=DEFERRED_FACTS.set),
+                                  voice_wait_s=settings.voice_store_wait_s),
         signatures=SignatureChecker(settings.twilio_auth_token, settings.public_url),
         gateway=gateway,
         control=control,
-        live=PgNotifier(engine),
+        live=PgNotifier(engine, timeout_s=settings.db_timeout_s),
         worker=worker,
         outbox=outbox,
+        reconciler=reconciler,
     )
 
 
@@ -151,11 +161,15 @@ def create_app(
                 app.state.container = build_container(settings, db, twilio, clock)
             container: Container = app.state.container
             stack.push_async_callback(container.aclose)  # before the engine is disposed
+            stack.push_async_callback(container.callbacks.deferred.aclose)  # while the store is still open
+            await asyncio.to_thread(head_revision)  # read from disk once, never inside /readyz's budget
             # Alive (the liveness lock held) before this process claims effects or takes over others'.
             if container.outbox is not None and not await container.outbox.alive():
                 log.warning("outbox.alive.pending", hint="the database did not answer; effects wait for it")
             if container.worker is not None:
                 container.worker.start()  # resumes, at once, what a dead process left
+            if container.reconciler is not None:
+                container.reconciler.start()
             if engine is None:
                 tune_gc()
             yield
@@ -201,13 +215,19 @@ def _operations(app: FastAPI) -> None:
              response_model=Health, responses={503: {"model": Health}})
     async def readyz(request: Request) -> Any:
         container: Container = request.app.state.container
-        store = container.store
-        engine: AsyncEngine = store.engine  # type: ignore[attr-defined]
+        pool: LazyPool = container.store.pool  # type: ignore[attr-defined]
         try:
-            async with engine.connect() as conn:
-                await conn.execute(sa.text("SELECT 1"))
-            if not await at_head(engine):
-                return JSONResponse({"status": "unavailable", "detail": "migrations are not at head"}, 503)
-        except (OSError, sa.exc.SQLAlchemyError) as exc:
-            return JSONResponse({"status": "unavailable", "detail": f"database unreachable: {exc}"}, 503)
+            # Answered within READY_BUDGET_S whatever the database does (a check that waits longer is what a
+            # frozen database looks like), at once while it is known to be down. Through the asyncpg pool:
+            # a check given up on terminates its connection at once, where SQLAlchemy would first spend 2 s
+            # trying to close it gracefully.
+            async with asyncio.timeout(READY_BUDGET_S):
+                revisions = [r["version_num"] for r in await pool.fetch("SELECT version_num FROM alembic_version")]
+        except (StoreUnavailable, TimeoutError) as exc:
+            detail = str(exc) or f"no answer within {READY_BUDGET_S:g} s"
+            return JSONResponse({"status": "unavailable", "detail": f"database unreachable: {detail}"}, 503)
+        except asyncpg.UndefinedTableError:  # no alembic_version table: never migrated
+            revisions = []
+        if revisions != [head_revision()]:
+            return JSONResponse({"status": "unavailable", "detail": "migrations are not at head"}, 503)
         return {"status": "ok"}

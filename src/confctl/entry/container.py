@@ -15,6 +15,7 @@ from confctl.service.gateway import TwilioGateway
 from confctl.service.live import CoalescedReads, LocalNotifier, Notifier
 from confctl.service.outbox import EffectWorker
 from confctl.service.ports import Clock, EventStore, IdempotencyStore, ReadModel
+from confctl.service.reconcile import Reconciler
 
 
 class SystemClock:
@@ -42,12 +43,15 @@ class Container:
     worker: EffectWorker | None = None  # runs the outbox (None: no Twilio gateway, read-only)
     feed: CoalescedReads = field(init=False)  # what live streams read (identical reads at once shared)
     outbox: PgOutbox | None = None
+    reconciler: Reconciler | None = None  # compares live conferences with Twilio every CONFCTL_RECONCILE_S
 
     def __post_init__(self) -> None:
         self.feed = CoalescedReads(self.store)
 
     async def aclose(self) -> None:
         """Stop the background work and release connections, in dependency order."""
+        if self.reconciler is not None:
+            await self.reconciler.aclose()
         if self.worker is not None:
             await self.worker.aclose()
         await self.live.aclose()

@@ -1,5 +1,9 @@
 """`Idempotency-Key` on creating POSTs: a repeat with the same key and body gets the first answer and does
-nothing again; the same key with another body is 422 idempotency_key_reused. Keys are per API key."""
+nothing again; the same key with another body is 422 idempotency_key_reused. Keys are per API key.
+
+A key in flight belongs to the process running its request; when that process dies, the next repeat takes
+the key over and resumes the request: what the first run stored (a transfer, a dial) is found by the key in
+the events' metadata and not decided again, so a repeat never dials twice."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from fastapi.responses import JSONResponse
 
 from confctl.entry.container import Container
 from confctl.entry.errors import ApiProblem
+from confctl.service.control import REQUEST_KEY, RESUMED
 from confctl.service.ports import IdempotencyStore, IdempotentAnswer
 
 
@@ -40,9 +45,10 @@ async def idempotent(
     store = container.idempotency
     scope = str(getattr(request.state, "actor", ""))
     print_ = fingerprint(request.method, request.url.path, body)
+    owner = container.conferences.worker_id
     deadline = time.monotonic() + IN_FLIGHT_WAIT_S
     while True:
-        stored = await store.reserve(scope, key, print_)
+        stored = await store.reserve(scope, key, print_, owner)
         if stored is None:
             return await _first(store, scope, key, print_, status, run)
         if stored.fingerprint != print_:
@@ -51,6 +57,10 @@ async def idempotent(
         if stored.status != 0:
             return JSONResponse(dict(stored.body), status_code=stored.status,
                                 headers={"Idempotent-Replayed": "true"})
+        if stored.owner and stored.owner != owner and await store.take_over(scope, key, stored.owner, owner):
+            # The process running the first request died: this one resumes it (what it stored is not decided
+            # again; its effects are resumed by the outbox).
+            return await _first(store, scope, key, print_, status, run, resumed=True)
         if time.monotonic() > deadline:
             raise ApiProblem(409, "idempotency_key_in_flight",
                              "The first request with this Idempotency-Key is still running; retry later.",
@@ -59,12 +69,17 @@ async def idempotent(
 
 
 async def _first(store: IdempotencyStore, scope: str, key: str, print_: str, status: int,
-                 run: Callable[[], Awaitable[dict[str, Any]]]) -> JSONResponse:
+                 run: Callable[[], Awaitable[dict[str, Any]]], *, resumed: bool = False) -> JSONResponse:
     """The request that reserved the key: run it, keep its answer; on failure free the key for a retry."""
+    request_key = REQUEST_KEY.set(f"{scope}:{key}")
+    was_resumed = RESUMED.set(resumed)
     try:
         result = await run()
     except BaseException:
         await store.release(scope, key)
         raise
+    finally:
+        REQUEST_KEY.reset(request_key)
+        RESUMED.reset(was_resumed)
     await store.complete(scope, key, IdempotentAnswer(fingerprint=print_, status=status, body=result))
     return JSONResponse(result, status_code=status)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+# Versions and positions are PostgreSQL bigints: a bound beyond this reaches no row, and cannot be sent (a 500).
+INT64_MAX = 2**63 - 1
 
 
 class Problem(BaseModel):
@@ -59,6 +62,21 @@ class Transfer(BaseModel):
     created_at: str
     ended_at: str | None
     failure_reason: str | None
+    pending: bool = Field(default=False, description=(
+        "Some of the transfer's Twilio steps (hold, unhold, kick, dial) are not done yet: Twilio could not be "
+        "reached and they are being retried (see the conference's `pending_effects`). Only on reads."))
+
+
+class PendingEffect(BaseModel):
+    """A Twilio request that the stored state calls for and that is not done yet (it is being retried)."""
+
+    kind: str = Field(description="dial, update_participant, kick, hang_up, end_conference or update_recording",
+                      examples=["update"])
+    label: str | None = Field(description="The participant it acts on", examples=["customer"])
+    transfer_id: str | None
+    attempts: int = Field(description="Failed attempts so far")
+    last_error: str | None
+    next_attempt_at: str | None
 
 
 class Recording(BaseModel):
@@ -84,6 +102,9 @@ class Conference(BaseModel):
     transfers: list[Transfer]
     recording: Recording | None
     version: int
+    pending_effects: list[PendingEffect] = Field(default_factory=list, description=(
+        "Twilio requests the stored state calls for that are not done yet (Twilio unreachable: retried with "
+        "backoff). Empty in the normal case."))
 
 
 class ConferencePage(BaseModel):
@@ -125,9 +146,25 @@ class Health(BaseModel):
     detail: str | None = None
 
 
+# Request bodies are taken as documented: no coercion (0.0 is not false, "5" is not 5), no unknown fields.
+REQUEST = ConfigDict(extra="forbid", strict=True)
+
+
+def _integral(value: object) -> object:
+    """JSON Schema's integer: 127.0 is one (a number with no fraction), which strict mode alone would refuse."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# The bounds inside, where the JSON schema shows them as minimum and maximum.
+RingSeconds = Annotated[int, Field(ge=5, le=600), BeforeValidator(_integral)]
+
+# What domain/addresses.py accepts, stated in the OpenAPI document (the domain still checks): with ASCII digits
+# only and no trailing newline, where Python's \d and $ would let "+1٥٥٥…" or "+15551234567\n" through.
+ADDRESS_PATTERN = (r"^(\+[1-9][0-9]{6,14}|client:[A-Za-z0-9_.\-]{1,121}"
+                   r"|sip:[A-Za-z0-9_.!~*'()&=+$,;?/%\-]+@[A-Za-z0-9.\-]+(:[0-9]{1,5})?(;[A-Za-z0-9=_.\-]+)*)$")
 Address = Annotated[str, Field(
     description="E.164 number (+15551234567), client:NAME or sip:USER@HOST.",
-    examples=["+15551234567", "client:alice"], min_length=1, max_length=256)]
+    examples=["+15551234567", "client:alice"], min_length=1, max_length=256, pattern=ADDRESS_PATTERN)]
 Label = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@+\- ]+$",
                              examples=["agent-bob"])]
 
@@ -135,23 +172,24 @@ Label = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_
 class AddParticipantRequest(BaseModel):
     """Dial an agent, an external party or a supervisor into the conference."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST
     to: Address
     role: Literal["agent", "supervisor", "external"]
     label: Label | None = None
     mode: Literal["monitor", "coach", "barge"] | None = Field(
         None, description="Supervisors only (default monitor).")
     coach: Label | None = Field(None, description="Supervisors in mode coach: the label of the agent to coach.")
-    timeout_s: int | None = Field(None, ge=5, le=600, description="How long to ring before giving up.")
+    timeout_s: RingSeconds | None = Field(None, description="How long to ring before giving up.")
 
 
 class ChangeParticipantRequest(BaseModel):
     """Hold (music, heard by nobody) and mute (silenced, still hears) are different; modes are for supervisors."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST
     hold: bool | None = None
     muted: bool | None = None
-    hold_music_url: str | None = Field(None, max_length=2048, pattern=r"^https?://")
+    # No NUL: PostgreSQL text and jsonb cannot hold one (the command is stored before Twilio is called).
+    hold_music_url: str | None = Field(None, max_length=2048, pattern=r"^https?://[^\x00]*$")
     mode: Literal["monitor", "coach", "barge"] | None = None
     coach: Label | None = None
 
@@ -159,20 +197,20 @@ class ChangeParticipantRequest(BaseModel):
 class StartTransferRequest(BaseModel):
     """Start a warm or cold transfer of the customer from one agent to a target."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
     kind: Literal["warm", "cold"]
     from_: Label = Field(alias="from", description="Label of the agent handing the customer over.")
     to: Address
     label: Label | None = None
     target_role: Literal["agent", "external"] = "agent"
-    timeout_s: int | None = Field(None, ge=5, le=600)
+    timeout_s: RingSeconds | None = None
     fallback_to: Address | None = Field(None, description="Cold only: dialed if the target fails.")
 
 
 class RecordingRequest(BaseModel):
     """Pause, resume or stop the conference recording."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST
     action: Literal["pause", "resume", "stop"]
     pause_behavior: Literal["silence", "skip"] | None = None
 

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from confctl.service.webhook_urls import CONNECTION_OVERRIDES, check_overrides
+
 Scope = Literal["read", "control", "supervise"]
 
 
@@ -37,6 +39,8 @@ class Settings(BaseSettings):
     hold_music_url: str | None = None
     wait_url: str | None = None
     record: bool = False
+    # The fragment on every webhook URL confctl hands Twilio (service/webhook_urls.py); "" for none.
+    twilio_connection_overrides: str = CONNECTION_OVERRIDES
     # Live updates (SSE): a stream is closed after sse_max_s (the client reconnects with Last-Event-ID), gets a
     # heartbeat comment every sse_heartbeat_s, and re-reads the store every sse_poll_s even without a NOTIFY.
     sse_max_s: float = Field(default=1800.0, gt=0)
@@ -46,11 +50,23 @@ class Settings(BaseSettings):
     append_concurrency: int = Field(default=8, ge=1, le=64)
     append_batch: int = Field(default=64, ge=1, le=1000)
     db_pool_size: int = Field(default=16, ge=2, le=200)
+    # A database that is down or frozen: each connect, pool checkout and statement waits at most db_timeout_s
+    # (then 503, and every request fails at once until the database answers a probe again); a webhook answers
+    # within webhook_timeout_s whatever happens (Twilio gives up after 15 s); the voice webhook waits
+    # voice_store_wait_s for its fact, then answers its TwiML anyway and stores the fact once it can.
+    db_timeout_s: float = Field(default=3.0, gt=0, le=60)
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=14)
+    voice_store_wait_s: float = Field(default=2.0, gt=0, le=10)
     webhook_concurrency: int = Field(default=64, ge=1, le=10_000)  # webhooks handled at once; the rest queue
     # The outbox: how often each process looks for effects left by dead processes; how long a command
     # waits for Twilio's answer to its effects before answering 503 (the effects go on in the outbox).
     outbox_poll_s: float = Field(default=1.0, gt=0)
     command_timeout_s: float = Field(default=20.0, gt=0)
+    # How long an effect is tried again (with backoff) while Twilio cannot be reached before its failure is
+    # stored; and how often live conferences are compared with Twilio and repaired (0: never).
+    effect_retry_s: float = Field(default=600.0, ge=0)
+    effect_backoff_max_s: float = Field(default=30.0, gt=0)  # the longest wait between two tries
+    reconcile_s: float = Field(default=30.0, ge=0)
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -58,6 +74,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return json.loads(value) if value.strip() else []
         return value
+
+    @field_validator("twilio_connection_overrides")
+    @classmethod
+    def _check_overrides(cls, value: str) -> str:
+        return check_overrides(value.removeprefix("#"))
 
     @field_validator("public_url", "twilio_api_base")
     @classmethod

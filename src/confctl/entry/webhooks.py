@@ -10,10 +10,11 @@ document, and serve them too when the middleware is not installed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote_plus
+from urllib.parse import parse_qsl, unquote_plus
 
 import orjson
 import structlog
@@ -25,6 +26,9 @@ from confctl.entry import twilio_forms as forms
 from confctl.entry.container import Container
 from confctl.entry.errors import ApiProblem, problem_body
 from confctl.entry.metrics import count_callback
+from confctl.service.callbacks import conference_id_for
+from confctl.service.outage import StoreUnavailable
+from confctl.service.webhook_urls import WebhookUrls
 
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/twilio", tags=["twilio webhooks"])
@@ -42,7 +46,10 @@ class Hook:
     body: bytes
 
     def query_param(self, name: str) -> str | None:
-        return next((v for k, v in parse_qsl(self.query, keep_blank_values=True) if k == name), None)
+        value = next((v for k, v in parse_qsl(self.query, keep_blank_values=True) if k == name), None)
+        if value is not None and len(value) > forms.MAX_NAME:
+            raise ApiProblem(400, "invalid_request", f"query parameter {name} is longer than confctl ever sets")
+        return None if value is None else forms.storable(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,25 +92,26 @@ def signed_form(c: Container, hook: Hook) -> dict[str, str]:
     if not c.signatures.is_valid(hook.path, hook.query, multi, hook.signature):
         log.warning("twilio.signature.rejected", path=hook.path)
         raise ApiProblem(403, "invalid_signature", "X-Twilio-Signature is missing or does not match.")
-    return {key: values[0] for key, values in multi.items()}
+    return forms.clean({key: values[0] for key, values in multi.items()})  # NUL-free once it counted as signed
 
 
 async def voice_hook(c: Container, hook: Hook) -> Reply:
     """The caller goes into `room-{CallSid}`."""
     form = signed_form(c, hook)
     fact = forms.voice(form, c.clock.now(), c.settings.record)
+    # None: the database did not take the fact in time; it is stored later, and the caller goes through now.
     change = await c.callbacks.inbound_call(fact)
     count_callback("voice", change)
-    conference_id = change.state.id
-    public = c.settings.public_url
+    conference_id = conference_id_for(fact.customer_call_sid)
+    urls = WebhookUrls(c.settings.public_url, c.settings.twilio_connection_overrides)
     twiml = dial_conference(
         ConferenceTwiml(
             conference_name=conference_id,
             label="customer",
-            status_callback=f"{public}/twilio/conference-status",
+            status_callback=urls.conference_status(),
             wait_url=c.settings.wait_url,
             record=c.settings.record,
-            recording_status_callback=f"{public}/twilio/recording-status?conference_id={quote(conference_id)}",
+            recording_status_callback=urls.recording_status(conference_id),
         )
     )
     return Reply(200, twiml.encode(), "application/xml")
@@ -157,11 +165,18 @@ def _problem_reply(exc: ApiProblem) -> Reply:
     return Reply(exc.status, orjson.dumps(problem_body(exc.status, exc.code, exc.detail)), "application/problem+json")
 
 
-async def _run(handler: Handler, c: Container, hook: Hook) -> Reply:
+async def _run(handler: Handler, c: Container, hook: Hook, admit: asyncio.Semaphore | None = None) -> Reply:
+    """The handler's reply; 503 when the database did not take the fact within the webhook's budget (waiting
+    for admission included), so that Twilio may try again, and well before its own 15 s limit."""
     try:
-        return await handler(c, hook)
+        async with asyncio.timeout(c.settings.webhook_timeout_s), admit or contextlib.nullcontext():
+            return await handler(c, hook)
     except ApiProblem as exc:
         return _problem_reply(exc)
+    except (StoreUnavailable, TimeoutError) as exc:
+        log.warning("twilio.callback.unavailable", path=hook.path, error=str(exc) or type(exc).__name__)
+        return _problem_reply(ApiProblem(503, "database_unavailable", "The database did not answer in time; "
+                                         "the request is not acknowledged: deliver it again."))
 
 
 # The FastAPI routes: the OpenAPI description, and the same handlers when the fast path is not in front.
@@ -178,6 +193,8 @@ _FORM = {"requestBody": {"required": True, "content": {"application/x-www-form-u
 _SIGNED: dict[int | str, dict[str, Any]] = {
     403: {"description": "invalid_signature: X-Twilio-Signature missing or wrong; nothing stored"},
     400: {"description": "invalid_request: a field Twilio always sends is missing; nothing stored"},
+    413: {"description": f"invalid_request: the body is over {MAX_BODY} bytes; nothing stored"},
+    503: {"description": "database_unavailable: the fact was not taken in time; not acknowledged"},
 }
 
 
@@ -236,8 +253,7 @@ class WebhookFastPath:
         else:
             signature = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-twilio-signature"), None)
             hook = Hook(scope["path"], scope["query_string"].decode("latin-1"), signature, body)
-            async with self._admit:
-                reply = await _run(handler, scope["app"].state.container, hook)
+            reply = await _run(handler, scope["app"].state.container, hook, self._admit)
         headers = [(b"content-length", str(len(reply.body)).encode())]
         if reply.media_type:
             headers.append((b"content-type", reply.media_type.encode()))

@@ -9,6 +9,7 @@ new state (and, for a second transfer, gets transfer_in_progress).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -21,17 +22,23 @@ from confctl.domain.effects import Plan
 from confctl.domain.model import Conference
 from confctl.service.conferences import Change, ConferenceRepository
 from confctl.service.gateway import TwilioGateway, TwilioUnavailable
-from confctl.service.ports import Clock, ReadModel
+from confctl.service.ports import Clock, Outbox, ReadModel, StoredEvent
 from confctl.service.projection import conference_document, participant_document, recording_document, transfer_document
 from confctl.service.sync import synchronize
+
+# The Idempotency-Key of the request being served (set by the entry layer; scoped per API key), stored in the
+# metadata of what it decides; and whether this request takes over the key of one whose process died.
+REQUEST_KEY: contextvars.ContextVar[str | None] = contextvars.ContextVar("confctl_request_key", default=None)
+RESUMED: contextvars.ContextVar[bool] = contextvars.ContextVar("confctl_request_resumed", default=False)
 
 
 class ControlService:
     """Participants, hold and mute, supervision, transfers, recording, end and sync."""
 
     def __init__(self, conferences: ConferenceRepository, read_model: ReadModel, gateway: TwilioGateway,
-                 clock: Clock, *, answer_timeout_s: float = 20.0) -> None:
+                 clock: Clock, *, answer_timeout_s: float = 20.0, outbox: Outbox | None = None) -> None:
         self.conferences = conferences
+        self.outbox = outbox
         self.read_model = read_model
         self.gateway = gateway
         self.clock = clock
@@ -43,6 +50,13 @@ class ControlService:
     async def _run(self, conference_id: str, decide: Callable[[Conference], Plan], actor: str,
                    command: str) -> Change:
         metadata = {"actor": actor, "causation": command}
+        key = REQUEST_KEY.get()
+        if key is not None:
+            metadata["request"] = key
+            if RESUMED.get():
+                stored = await self._stored_by(conference_id, key)
+                if stored:
+                    return await self._resumed(conference_id, stored)
         change = await self.conferences.change(conference_id, decide, metadata=metadata)
         task = change.effects_done
         if task is not None:
@@ -54,6 +68,24 @@ class ControlService:
                                         "goes on, and its outcome is stored when Twilio answers") from None
         return change
 
+    async def _stored_by(self, conference_id: str, key: str) -> list[StoredEvent]:
+        """The events a request with this Idempotency-Key stored (before its process died)."""
+        return [e for e in await self.conferences.store.read_stream(conference_id)
+                if e.metadata.get("request") == key]
+
+    async def _resumed(self, conference_id: str, stored: list[StoredEvent]) -> Change:
+        """A request whose process died after storing its intent, repeated: it is not decided again (that
+        would dial twice); the outbox resumes its effects (`EffectWorker.recover`), and this waits for them."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.answer_timeout_s
+        while self.outbox is not None and await self.outbox.unfinished([conference_id]):
+            if loop.time() >= deadline:
+                raise TwilioUnavailable(f"Twilio has not answered in {self.answer_timeout_s:g} s; the request "
+                                        "goes on, and its outcome is stored when Twilio answers")
+            await asyncio.sleep(0.2)
+        state = await self.conferences.load(conference_id)
+        return Change(state=state, events=stored, plan=Plan(events=[]))
+
     async def add_participant(self, conference_id: str, command: cmd.AddParticipant, actor: str) -> dict[str, Any]:
         """Dial an agent, external party or supervisor into the conference."""
         labels: list[str] = []
@@ -64,10 +96,11 @@ class ControlService:
             return plan
 
         accepted = await self._run(conference_id, decide, actor, "add_participant")
+        label = labels[0] if labels else _stored(accepted, "participant.dial_requested", "label")
         # The answer is the leg as accepted (status `dialing`), with the CallSid Twilio gave it; what happened
         # since (ringing, joined) is on the event stream, so the answer does not depend on callback timing.
-        leg = cmd.participant(accepted.state, labels[0])
-        now = cmd.participant(await self.conferences.load(conference_id), labels[0])
+        leg = cmd.participant(accepted.state, label)
+        now = cmd.participant(await self.conferences.load(conference_id), label)
         return participant_document(accepted.state, replace(leg, call_sid=now.call_sid))
 
     async def participant(self, conference_id: str, ref: str) -> dict[str, Any]:
@@ -111,6 +144,8 @@ class ControlService:
         transfer_id = "TR" + uuid.uuid4().hex
         accepted = await self._run(conference_id, lambda s: tr.plan_transfer(s, command, transfer_id, self._now(),
                                                                               hold_url), actor, "start_transfer")
+        if not accepted.plan.events:  # a resumed request: the transfer its first run stored
+            transfer_id = _stored(accepted, "transfer.requested", "transfer_id")
         # As accepted (`dialing`), with the target's CallSid once Twilio gave it; progress is on the events.
         transfer = accepted.state.transfer(transfer_id)
         assert transfer is not None
@@ -124,9 +159,29 @@ class ControlService:
         """One transfer's document."""
         return await transfer_query(self.conferences, self.read_model, transfer_id)
 
+    async def _finishing(self, conference_id: str, transfer_id: str, state: str) -> bool:
+        """A repeat of the command that moved the transfer to `state` while its Twilio steps are still being
+        retried (the first answer was 503): wait for them like the first did; False when there is nothing to
+        wait for (then the command is decided as usual, and a real repeat is 409 invalid_transition)."""
+        transfer = (await self.conferences.load(conference_id)).transfer(transfer_id)
+        if transfer is None or transfer.state != state or self.outbox is None:
+            return False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.answer_timeout_s
+        waited = False
+        while any(u.transfer_id == transfer_id for u in await self.outbox.unfinished([conference_id])):
+            if loop.time() >= deadline:
+                raise TwilioUnavailable(f"Twilio has not answered in {self.answer_timeout_s:g} s; the transfer's "
+                                        "remaining steps are retried, see `pending` on the transfer")
+            waited = True
+            await asyncio.sleep(0.2)
+        return waited
+
     async def complete_transfer(self, transfer_id: str, actor: str) -> dict[str, Any]:
         """Warm transfer, consulting: hand the customer over."""
         conference_id = await self._conference_of_transfer(transfer_id)
+        if await self._finishing(conference_id, transfer_id, "completed"):
+            return await self.transfer(transfer_id)
         await self._run(conference_id, lambda s: tr.plan_complete(s, transfer_id, self._now()), actor,
                         "complete_transfer")
         return await self.transfer(transfer_id)
@@ -134,6 +189,8 @@ class ControlService:
     async def cancel_transfer(self, transfer_id: str, actor: str) -> dict[str, Any]:
         """End the target leg; the customer comes back to `from`."""
         conference_id = await self._conference_of_transfer(transfer_id)
+        if await self._finishing(conference_id, transfer_id, "cancelled"):
+            return await self.transfer(transfer_id)
         await self._run(conference_id, lambda s: tr.plan_cancel(s, transfer_id, self._now()), actor,
                         "cancel_transfer")
         return await self.transfer(transfer_id)
@@ -147,6 +204,12 @@ class ControlService:
 
     async def _existing(self, conference_id: str) -> Conference:
         return await existing(self.conferences, conference_id)
+
+
+def _stored(change: Change, event_type: str, field: str) -> str:
+    """A field of the first stored event of a type (e.g. the label a dial request chose)."""
+    value = next(e.data[field] for e in change.events if e.type == event_type)
+    return str(value)
 
 
 # Queries need no Twilio: the read endpoints use them directly.

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlencode
 
 import structlog
 
@@ -25,6 +24,7 @@ from confctl.service.gateway import (
     TwilioGateway,
 )
 from confctl.service.ports import Clock
+from confctl.service.webhook_urls import CONNECTION_OVERRIDES, WebhookUrls
 
 log = structlog.get_logger(__name__)
 
@@ -38,6 +38,7 @@ class CallSettings:
     hold_music_url: str | None = None
     wait_url: str | None = None
     record: bool = False
+    connection_overrides: str = CONNECTION_OVERRIDES  # on every callback URL (service/webhook_urls.py)
 
 
 class EffectRunner:
@@ -113,14 +114,13 @@ class EffectRunner:
 
     def dial_request(self, conference_id: str, dial: fx.Dial) -> DialRequest:
         """Twilio's CreateParticipant for a Dial effect: the same callbacks as every other way in."""
-        base = self.settings.public_url
-        query = urlencode({"conference_id": conference_id, "label": dial.label})
+        urls = WebhookUrls(self.settings.public_url, self.settings.connection_overrides)
         return DialRequest(
             from_=self.settings.caller_id,
             to=dial.to,
             label=dial.label,
-            status_callback=f"{base}/twilio/call-status?{query}",
-            conference_status_callback=f"{base}/twilio/conference-status",
+            status_callback=urls.call_status(conference_id, dial.label),
+            conference_status_callback=urls.conference_status(),
             conference_status_callback_events=CONFERENCE_STATUS_EVENTS,
             timeout_s=dial.timeout_s,
             muted=dial.muted,

@@ -77,6 +77,19 @@ class PendingEffect:
 
 
 @dataclass(frozen=True, slots=True)
+class UnfinishedEffect:
+    """An effect still to be done, as the API shows it: what, on whom, how often it failed, and the last error."""
+
+    stream_id: str
+    kind: str
+    label: str | None
+    transfer_id: str | None
+    attempts: int
+    error: str | None
+    due_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class StoredEvent:
     """An event as stored: its global position and its version within the stream."""
 
@@ -128,6 +141,7 @@ class IdempotentAnswer:
     fingerprint: str
     status: int
     body: Mapping[str, Any]
+    owner: str | None = None  # while in flight (status 0): the worker id of the process running it
 
 
 # The read-model rows of the streams whose events it is given. A rebuild calls it once per chunk of whole streams
@@ -209,11 +223,17 @@ class IdempotencyStore(Protocol):
     """First answers to requests that carried an Idempotency-Key, per API key.
 
     A key is reserved before the request runs (status 0 while it is in flight), so a repeat that arrives
-    while the first is still running waits for its answer instead of doing the work again.
+    while the first is still running waits for its answer instead of doing the work again. A reservation names
+    its `owner` (the process's worker id): one whose owner died can be taken over.
     """
 
-    async def reserve(self, scope: str, key: str, fingerprint: str) -> IdempotentAnswer | None:
+    async def reserve(self, scope: str, key: str, fingerprint: str, owner: str = "") -> IdempotentAnswer | None:
         """Take (scope, key) for a request; None when taken now, else what is stored (status 0: in flight)."""
+        ...
+
+    async def take_over(self, scope: str, key: str, dead_owner: str, owner: str) -> bool:
+        """Take an in-flight reservation whose owner process is no longer alive; False when it is (or when
+        someone else took it first)."""
         ...
 
     async def complete(self, scope: str, key: str, answer: IdempotentAnswer) -> None:
@@ -236,8 +256,20 @@ class Outbox(Protocol):
         """Take over every unfinished effect claimed by a worker that no longer lives; oldest first."""
         ...
 
+    async def stale(self, worker_id: str, older_than_s: float) -> list[PendingEffect]:
+        """Unfinished effects claimed by `worker_id` itself and stored more than `older_than_s` ago."""
+        ...
+
     async def pending(self, plan_id: str) -> list[PendingEffect]:
         """The unfinished effects of one plan, in order."""
+        ...
+
+    async def postpone(self, effect_id: int, error: str, delay_s: float) -> None:
+        """Record a failed attempt of an effect that will be tried again in `delay_s` (it stays pending)."""
+        ...
+
+    async def unfinished(self, stream_ids: Sequence[str]) -> list[UnfinishedEffect]:
+        """The effects of these conferences not finished yet (still to run, or being retried), oldest first."""
         ...
 
 

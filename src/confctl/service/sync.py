@@ -54,17 +54,39 @@ def corrections(state: Conference, conference: ConferenceSnapshot | None,
 
 
 async def synchronize(conferences: ConferenceRepository, gateway: TwilioGateway, state: Conference,
-                      actor: str, at: str) -> list[str]:
-    """Read Twilio, store the corrections (with their reactions), return what was corrected."""
+                      actor: str, at: str, causation: str = "sync", attempts: int = 3) -> list[str]:
+    """Read Twilio, store the corrections (with their reactions), return what was corrected.
+
+    Twilio's answer is compared with the state it was read against: when a callback came in meanwhile, Twilio's
+    answer may predate it (a leg that just joined would be "corrected" away), so Twilio is read again, up to
+    `attempts` times; then nothing is stored (the next reconciliation tries again)."""
+    for _ in range(attempts):
+        notes, moved_to = await _synchronize_once(conferences, gateway, state, at,
+                                                  {"actor": actor, "causation": causation})
+        if moved_to is None:
+            return notes
+        state = moved_to
+    return []
+
+
+async def _synchronize_once(conferences: ConferenceRepository, gateway: TwilioGateway, state: Conference, at: str,
+                            metadata: dict[str, str]) -> tuple[list[str], Conference | None]:
+    """One read of Twilio and its corrections; (notes, None), or ([], the newer state) when a fact was stored
+    while Twilio was read."""
     snapshot = (await gateway.fetch_conference(state.twilio_sid) if state.twilio_sid
                 else await gateway.find_conference(state.id))
     live = await gateway.list_participants(snapshot.sid) if snapshot and snapshot.status != "completed" else []
     notes: list[str] = []
+    moved = False
 
     def decide(current: Conference) -> Plan:
+        nonlocal moved
+        moved = current.last_sequence != state.last_sequence
+        if moved:
+            return Plan(events=[])
         events, found = corrections(current, snapshot, live, at)
         notes[:] = found
         return Plan(events=events)
 
-    await conferences.change(state.id, decide, metadata={"actor": actor, "causation": "sync"})
-    return notes
+    change = await conferences.change(state.id, decide, metadata=metadata)
+    return (notes, None) if not moved else ([], change.state)

@@ -1,0 +1,134 @@
+"""Periodic reconciliation: every live conference compared with Twilio, and each drift stored as a fact.
+
+Twilio does not retry a callback that confctl answered 5xx (or could not be reached for, beyond what the
+URL's connection overrides allow), so a fact can be lost while confctl or its database is down: alice hung up,
+and confctl still shows her joined. Every `interval_s` one process (the one holding the sweep lock, so N
+processes do not read Twilio N times) synchronizes each conference that is not completed, with `sync`'s own
+rules; each repair is a `*.corrected` event whose causation is `reconcile`, so the log says what drifted and
+when. A conference Twilio has not reported yet (no ConferenceSid) is left alone while it is young: its TwiML
+may still be running, and Twilio has no conference to show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import structlog
+
+from confctl.service.conferences import ConferenceRepository
+from confctl.service.gateway import TwilioError, TwilioGateway, TwilioUnavailable
+from confctl.service.ports import Clock, ReadModel
+from confctl.service.sync import synchronize
+
+log = structlog.get_logger(__name__)
+
+PAGE = 200
+CONCURRENCY = 8  # conferences read from Twilio at once during a sweep
+YOUNG_S = 30.0  # a conference without a ConferenceSid younger than this is still being set up
+
+
+class SweepLock(Protocol):
+    """At most one holder across every process sharing the database."""
+
+    def exclusive(self, name: str) -> contextlib.AbstractAsyncContextManager[bool]:
+        """Try to take the lock `name` for the duration of the block; yields whether it was taken."""
+        ...
+
+
+class Reconciler:
+    """Sweeps live conferences every `interval_s` (0: never) and repairs what drifted from Twilio."""
+
+    def __init__(self, conferences: ConferenceRepository, read_model: ReadModel, gateway: TwilioGateway,
+                 clock: Clock, *, interval_s: float, lock: SweepLock | None = None,
+                 on_repair: Callable[[int], None] | None = None) -> None:
+        self.conferences = conferences
+        self.read_model = read_model
+        self.gateway = gateway
+        self.clock = clock
+        self.interval_s = interval_s
+        self.lock = lock
+        self.on_repair = on_repair
+        self._task: asyncio.Task[None] | None = None
+
+    async def live(self) -> AsyncIterator[str]:
+        """The ids of every conference not completed, page by page."""
+        for status in ("in-progress", "init"):
+            cursor: str | None = None
+            while True:
+                page = await self.read_model.list_documents(status=status, limit=PAGE, cursor=cursor)
+                for document in page.items:
+                    yield str(document["id"])
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
+
+    async def sweep(self) -> int:
+        """One pass over the live conferences (if this process holds the sweep lock); how many were repaired."""
+        if self.lock is None:
+            return await self._sweep()
+        async with self.lock.exclusive("reconcile") as mine:
+            return await self._sweep() if mine else 0
+
+    async def _sweep(self) -> int:
+        ids = [conference_id async for conference_id in self.live()]
+        gate = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(conference_id: str) -> bool:
+            async with gate:
+                return bool(await self.reconcile(conference_id))
+
+        return sum(await asyncio.gather(*(one(c) for c in ids)))
+
+    async def reconcile(self, conference_id: str) -> list[str]:
+        """Bring one conference in line with Twilio; the corrections stored (empty when nothing drifted)."""
+        state = await self.conferences.load(conference_id)
+        if not state.exists or state.status == "completed":
+            return []
+        now = self.clock.now()
+        if state.twilio_sid is None and _younger(state.created_at, now, YOUNG_S):
+            return []
+        try:
+            notes = await synchronize(self.conferences, self.gateway, state, "confctl", now.isoformat(),
+                                      causation="reconcile")
+        except (TwilioError, TwilioUnavailable) as exc:
+            log.warning("reconcile.failed", conference_id=conference_id, error=str(exc))
+            return []
+        if notes:
+            log.warning("reconcile.repaired", conference_id=conference_id, corrections=notes)
+            if self.on_repair is not None:
+                self.on_repair(len(notes))
+        return notes
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                await self.sweep()
+            except Exception as exc:  # the sweep must outlive a database outage
+                log.warning("reconcile.sweep.failed", error=repr(exc))
+
+    def start(self) -> None:
+        """Sweep every `interval_s` (nothing when it is 0)."""
+        if self.interval_s > 0 and (self._task is None or self._task.done()):
+            self._task = asyncio.create_task(self._run(), name="confctl.reconcile")
+
+    async def aclose(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def _younger(created_at: str | None, now: datetime, seconds: float) -> bool:
+    if created_at is None:
+        return True
+    try:
+        created = datetime.fromisoformat(created_at)
+    except ValueError:
+        return False
+    return now - created < timedelta(seconds=seconds)
