@@ -27,8 +27,9 @@ Key = Annotated[ApiKey, Depends(authenticate)]
 def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     described = {401: "No valid API key", 403: "The API key lacks the scope", 404: "Not found",
                  409: "Conflicts with the conference's state", 422: "Invalid request",
-                 502: "Twilio refused (twilio_error)", 503: "Twilio unreachable (twilio_unavailable)"}
-    return {c: {"model": schemas.Problem, "description": described[c]} for c in (401, 403, *codes)}
+                 502: "Twilio refused (twilio_error)",
+                 503: "Twilio unreachable (twilio_unavailable) or the database is (database_unavailable)"}
+    return {c: {"model": schemas.Problem, "description": described[c]} for c in (401, 403, *codes, 503)}
 
 
 def _control(request: Request) -> ControlService:

@@ -41,6 +41,7 @@ router = APIRouter(prefix="/v1", tags=["conferences"],
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": schemas.Problem, "description": "No valid API key"},
     403: {"model": schemas.Problem, "description": "The API key lacks the scope"},
+    503: {"model": schemas.Problem, "description": "The database is unavailable (database_unavailable)"},
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     **ERRORS, 404: {"model": schemas.Problem, "description": "conference_not_found"},
