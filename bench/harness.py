@@ -60,6 +60,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="bench this git revision instead (exported with `git archive` into the work dir)")
     p.add_argument("--workdir", type=Path, default=None, help="default: a fresh directory under /tmp")
     p.add_argument("--keep", action="store_true", help="keep the work dir (database, logs)")
+    p.add_argument("--reconcile-s", type=float, default=None,
+                   help="CONFCTL_RECONCILE_S of confctl (default: confctl's own, 30; 0: no periodic reconciliation)")
     p.add_argument("--workers", type=int, default=1,
                    help="confctl serve --workers N for the main confctl (the scale-out figure; RSS is then the "
                         "supervisor's only)")
@@ -138,7 +140,7 @@ class Bench:
         url = self.pg.sqlalchemy_url(MAIN_DB)
         self.stack.confctl_command(["migrate"], url)
         self.confctl = self.stack.start_confctl("confctl", self.confctl_port, url, api_base=self.simulator.url,
-                                                workers=self.args.workers)
+                                                workers=self.args.workers, reconcile_s=self.args.reconcile_s)
         return self.confctl
 
     def confctl_up(self) -> None:

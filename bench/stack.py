@@ -176,10 +176,12 @@ class Stack:
         return elapsed, done.stdout + done.stderr
 
     def start_confctl(self, name: str, port: int, database_url: str, api_base: str | None,
-                      workers: int = 1) -> Proc:
+                      workers: int = 1, reconcile_s: float | None = None) -> Proc:
         """`confctl serve --host 127.0.0.1 --port PORT [--workers N]`, signatures checked against
-        http://127.0.0.1:PORT."""
+        http://127.0.0.1:PORT; `reconcile_s` sets CONFCTL_RECONCILE_S (None: confctl's default)."""
         env = self.confctl_env(database_url, f"http://{HOST}:{port}", api_base)
+        if reconcile_s is not None:
+            env["CONFCTL_RECONCILE_S"] = f"{reconcile_s:g}"
         argv = [str(VENV_BIN / "confctl"), "serve", "--host", HOST, "--port", str(port)]
         if workers > 1:
             argv += ["--workers", str(workers)]

@@ -3,7 +3,8 @@
 Twilio does not retry a callback that confctl answered 5xx (or could not be reached for, beyond what the
 URL's connection overrides allow), so a fact can be lost while confctl or its database is down: alice hung up,
 and confctl still shows her joined. Every `interval_s` one process (the one holding the sweep lock, so N
-processes do not read Twilio N times) synchronizes each conference that is not completed, with `sync`'s own
+processes do not read Twilio N times) synchronizes each conference that is not completed (two Twilio reads
+each, spread over half the interval, at most 20 conferences a second), with `sync`'s own
 rules; each repair is a `*.corrected` event whose causation is `reconcile`, so the log says what drifted and
 when. A conference Twilio has not reported yet (no ConferenceSid) is left alone while it is young: its TwiML
 may still be running, and Twilio has no conference to show.
@@ -27,7 +28,10 @@ from confctl.service.sync import synchronize
 log = structlog.get_logger(__name__)
 
 PAGE = 200
-CONCURRENCY = 8  # conferences read from Twilio at once during a sweep
+CONCURRENCY = 4  # conferences read from Twilio at once during a sweep
+SPREAD = 0.5  # a sweep spans at most this share of the interval
+MAX_SPACING_S = 0.2  # few conferences need no spreading
+MAX_RATE = 20.0  # conferences reconciled per second at most (two Twilio reads each)
 YOUNG_S = 30.0  # a conference without a ConferenceSid younger than this is still being set up
 
 
@@ -74,14 +78,27 @@ class Reconciler:
             return await self._sweep() if mine else 0
 
     async def _sweep(self) -> int:
+        """Every live conference once, spread over half the interval and at most MAX_RATE a second (a burst of
+        Twilio reads would compete with the calls themselves, and thousands of live conferences must not turn
+        into thousands of reads at once): at most CONCURRENCY at once, started `spacing` apart. With more than
+        MAX_RATE x interval/2 live conferences a sweep takes longer than the interval, and the next follows it."""
         ids = [conference_id async for conference_id in self.live()]
+        spacing = max(1 / MAX_RATE, min(MAX_SPACING_S, self.interval_s * SPREAD / max(1, len(ids))))
         gate = asyncio.Semaphore(CONCURRENCY)
 
         async def one(conference_id: str) -> bool:
-            async with gate:
+            try:
                 return bool(await self.reconcile(conference_id))
+            finally:
+                gate.release()
 
-        return sum(await asyncio.gather(*(one(c) for c in ids)))
+        started: list[asyncio.Task[bool]] = []
+        for index, conference_id in enumerate(ids):
+            await gate.acquire()
+            started.append(asyncio.create_task(one(conference_id)))
+            if spacing and index < len(ids) - 1:
+                await asyncio.sleep(spacing)
+        return sum(await asyncio.gather(*started))
 
     async def reconcile(self, conference_id: str) -> list[str]:
         """Bring one conference in line with Twilio; the corrections stored (empty when nothing drifted)."""
