@@ -75,14 +75,16 @@ class ConferenceRepository:
         # whoever stored them (a webhook, a command, an outcome, a sync): none can be forgotten.
         self.run_effects: EffectRunner | None = None
 
-    async def load(self, conference_id: str) -> Conference:
-        """The current state (an empty Conference with version 0 when nothing is stored)."""
+    async def load(self, conference_id: str, *, remember: bool = True) -> Conference:
+        """The current state (an empty Conference with version 0 when nothing is stored). `remember=False`: a
+        sweep over every conference (reconciliation) does not push the busy ones out of the cache."""
         known = self._cache.get(conference_id) or Conference(id=conference_id)
         newer = await self.store.read_stream(conference_id, after_version=known.version)
         state = known
         for stored in newer:
             state = evolve(state, decode(stored.type, stored.data))
-        self._remember(state)
+        if remember or conference_id in self._cache:
+            self._remember(state)
         return state
 
     def _remember(self, state: Conference) -> None:

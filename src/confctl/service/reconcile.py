@@ -102,7 +102,7 @@ class Reconciler:
 
     async def reconcile(self, conference_id: str) -> list[str]:
         """Bring one conference in line with Twilio; the corrections stored (empty when nothing drifted)."""
-        state = await self.conferences.load(conference_id)
+        state = await self.conferences.load(conference_id, remember=False)
         if not state.exists or state.status == "completed":
             return []
         now = self.clock.now()

@@ -78,6 +78,8 @@ async def _synchronize_once(conferences: ConferenceRepository, gateway: TwilioGa
     live = await gateway.list_participants(snapshot.sid) if snapshot and snapshot.status != "completed" else []
     notes: list[str] = []
     moved = False
+    if not corrections(state, snapshot, live, at)[0]:
+        return [], None  # no drift: nothing to store (and no append)
 
     def decide(current: Conference) -> Plan:
         nonlocal moved
