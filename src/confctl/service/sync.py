@@ -30,7 +30,9 @@ def corrections(state: Conference, conference: ConferenceSnapshot | None,
         events.append(ce.ConferenceCorrected(conference_sid=conference.sid if conference else None,
                                              status=twilio_status, at=at))
         notes.append(f"conference status {state.status} -> {twilio_status}")
-    present = {p.call_sid: p for p in live}
+    # The Participants list also holds legs still queued, connecting or ringing: only `connected` ones are in
+    # the conference (taking a ringing leg for a joined one would start a transfer's consult early).
+    present = {p.call_sid: p for p in live if p.status == "connected"}
     for ours in state.participants:
         if ours.is_connected and ours.call_sid not in present:
             events.append(ce.ParticipantCorrected(call_sid=ours.call_sid or "", label=ours.label, present=False,
