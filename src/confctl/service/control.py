@@ -76,15 +76,26 @@ class ControlService:
     async def _resumed(self, conference_id: str, stored: list[StoredEvent]) -> Change:
         """A request whose process died after storing its intent, repeated: it is not decided again (that
         would dial twice); the outbox resumes its effects (`EffectWorker.recover`), and this waits for them."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.answer_timeout_s
-        while self.outbox is not None and await self.outbox.unfinished([conference_id]):
-            if loop.time() >= deadline:
-                raise TwilioUnavailable(f"Twilio has not answered in {self.answer_timeout_s:g} s; the request "
-                                        "goes on, and its outcome is stored when Twilio answers")
-            await asyncio.sleep(0.2)
+        await self._until_done(conference_id, None, "the request goes on, and its outcome is stored when Twilio "
+                                                    "answers")
         state = await self.conferences.load(conference_id)
         return Change(state=state, events=stored, plan=Plan(events=[]))
+
+    async def _until_done(self, conference_id: str, transfer_id: str | None, meanwhile: str) -> bool:
+        """Wait (within the answer timeout) until the conference's unfinished effects (those of `transfer_id`
+        only, when given) are done; whether there were any. TwilioUnavailable, saying `meanwhile`, past it."""
+        if self.outbox is None:
+            return False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.answer_timeout_s
+        waited = False
+        while any(transfer_id is None or u.transfer_id == transfer_id
+                  for u in await self.outbox.unfinished([conference_id])):
+            if loop.time() >= deadline:
+                raise TwilioUnavailable(f"Twilio has not answered in {self.answer_timeout_s:g} s; {meanwhile}")
+            waited = True
+            await asyncio.sleep(0.2)
+        return waited
 
     async def add_participant(self, conference_id: str, command: cmd.AddParticipant, actor: str) -> dict[str, Any]:
         """Dial an agent, external party or supervisor into the conference."""
@@ -164,18 +175,10 @@ class ControlService:
         retried (the first answer was 503): wait for them like the first did; False when there is nothing to
         wait for (then the command is decided as usual, and a real repeat is 409 invalid_transition)."""
         transfer = (await self.conferences.load(conference_id)).transfer(transfer_id)
-        if transfer is None or transfer.state != state or self.outbox is None:
+        if transfer is None or transfer.state != state:
             return False
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.answer_timeout_s
-        waited = False
-        while any(u.transfer_id == transfer_id for u in await self.outbox.unfinished([conference_id])):
-            if loop.time() >= deadline:
-                raise TwilioUnavailable(f"Twilio has not answered in {self.answer_timeout_s:g} s; the transfer's "
-                                        "remaining steps are retried, see `pending` on the transfer")
-            waited = True
-            await asyncio.sleep(0.2)
-        return waited
+        return await self._until_done(conference_id, transfer_id, "the transfer's remaining steps are retried, "
+                                                                  "see `pending` on the transfer")
 
     async def complete_transfer(self, transfer_id: str, actor: str) -> dict[str, Any]:
         """Warm transfer, consulting: hand the customer over."""
