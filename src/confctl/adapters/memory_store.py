@@ -182,6 +182,10 @@ class MemoryEventStore:
         return next((r.stream_id for r in self._rows.values()
                      if any(t.get("id") == transfer_id for t in r.document.get("transfers", []))), None)
 
+    async def live_conferences(self) -> list[str]:
+        rows = sorted(self._rows.values(), key=lambda r: r.created_at)
+        return [r.stream_id for r in rows if r.status != "completed"]
+
     async def moving_transfers(self) -> list[str]:
         rows = sorted(self._rows.values(), key=lambda r: r.created_at)
         return [r.stream_id for r in rows if r.status != "completed" and any(

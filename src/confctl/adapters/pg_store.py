@@ -149,6 +149,10 @@ class PostgresEventStore:
             found: str | None = result.scalar_one_or_none()
             return found
 
+    async def live_conferences(self) -> list[str]:
+        rows = await self.pool.fetch("SELECT id FROM conferences WHERE status <> 'completed' ORDER BY created_at")
+        return [r["id"] for r in rows]
+
     async def moving_transfers(self) -> list[str]:
         rows = await self.pool.fetch(
             "SELECT id FROM conferences WHERE status <> 'completed'"

@@ -213,6 +213,10 @@ class ReadModel(Protocol):
         """Conferences not completed whose transfer is still moving (dialing or consulting)."""
         ...
 
+    async def live_conferences(self) -> list[str]:
+        """The ids of every conference not completed, oldest first."""
+        ...
+
     async def rebuild(self, project: Projector) -> int:
         """Replace the whole projection with what `project` makes of every stream, chunk by chunk, and swap it
         in atomically, appends going on meanwhile (their events are in the new projection); the row count."""

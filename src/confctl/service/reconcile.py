@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -27,7 +27,6 @@ from confctl.service.sync import synchronize
 
 log = structlog.get_logger(__name__)
 
-PAGE = 200
 CONCURRENCY = 4  # conferences read from Twilio at once during a sweep
 SPREAD = 0.5  # a sweep spans at most this share of the interval
 MAX_SPACING_S = 0.2  # few conferences need no spreading
@@ -58,18 +57,6 @@ class Reconciler:
         self.on_repair = on_repair
         self._task: asyncio.Task[None] | None = None
 
-    async def live(self) -> AsyncIterator[str]:
-        """The ids of every conference not completed, page by page."""
-        for status in ("in-progress", "init"):
-            cursor: str | None = None
-            while True:
-                page = await self.read_model.list_documents(status=status, limit=PAGE, cursor=cursor)
-                for document in page.items:
-                    yield str(document["id"])
-                if page.next_cursor is None:
-                    break
-                cursor = page.next_cursor
-
     async def sweep(self) -> int:
         """One pass over the live conferences (if this process holds the sweep lock); how many were repaired."""
         if self.lock is None:
@@ -82,7 +69,7 @@ class Reconciler:
         Twilio reads would compete with the calls themselves, and thousands of live conferences must not turn
         into thousands of reads at once): at most CONCURRENCY at once, started `spacing` apart. With more than
         MAX_RATE x interval/2 live conferences a sweep takes longer than the interval, and the next follows it."""
-        ids = [conference_id async for conference_id in self.live()]
+        ids = await self.read_model.live_conferences()  # ids only: no documents decoded
         spacing = max(1 / MAX_RATE, min(MAX_SPACING_S, self.interval_s * SPREAD / max(1, len(ids))))
         gate = asyncio.Semaphore(CONCURRENCY)
 
