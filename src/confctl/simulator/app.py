@@ -10,8 +10,9 @@ import httpx
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from confctl.simulator.account import build_account_router
 from confctl.simulator.control import build_router
 from confctl.simulator.delivery import LOG_LIMIT, Delivery
 from confctl.simulator.faults import Faults
@@ -32,7 +33,11 @@ class SimulatorConfig:
 
 
 class _HoldCallbacksWhileServing:
-    """ASGI middleware: callbacks wait while a request is served, so the answer leaves first."""
+    """ASGI middleware: callbacks wait while a request is served, so the answer leaves first.
+
+    Under the `callback_early` fault the other way round: a Twilio REST answer waits (briefly) until the
+    callbacks its request caused are delivered.
+    """
 
     def __init__(self, app: ASGIApp, delivery: Delivery) -> None:
         self.app = app
@@ -42,9 +47,17 @@ class _HoldCallbacksWhileServing:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        mark = self.delivery.mark()
+        is_rest = str(scope["path"]).startswith(rest.PREFIX)
+
+        async def send_after_callbacks(message: Message) -> None:
+            if is_rest and message["type"] == "http.response.start":
+                await self.delivery.deliver_early(mark)
+            await send(message)
+
         self.delivery.rest_started()
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_after_callbacks)
         finally:
             self.delivery.rest_finished()
 
@@ -82,6 +95,7 @@ class Simulator:
             title="confctl Twilio simulator", docs_url="/simulator/docs", openapi_url="/simulator/openapi.json"
         )
         app.include_router(build_router(self))
+        app.include_router(build_account_router(self))
 
         async def twilio_rest(request: Request) -> Response:
             return await rest.handle(self, request)

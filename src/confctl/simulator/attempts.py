@@ -34,6 +34,7 @@ class Attempt:
     failure: str | None  # ct | rt | 4xx | 5xx | tt | partial | other; None: answered 1xx-3xx
     retried: bool
     elapsed_ms: float
+    content_type: str = ""  # of the answer, if any (a media fetch plays audio or TwiML by it)
 
 
 async def attempts(client: httpx.AsyncClient, request: WebhookRequest, overrides: ConnectionOverrides) -> list[Attempt]:
@@ -44,7 +45,7 @@ async def attempts(client: httpx.AsyncClient, request: WebhookRequest, overrides
     while True:
         number = len(made) + 1
         began = loop.time()
-        status, text, error, failure = await _attempt(client, request, overrides, deadline - began)
+        status, text, error, failure, content_type = await _attempt(client, request, overrides, deadline - began)
         now = loop.time()
         if failure in ("ct", "rt") and deadline - now <= _BUDGET_SLACK_S:
             failure = "tt"
@@ -55,7 +56,7 @@ async def attempts(client: httpx.AsyncClient, request: WebhookRequest, overrides
             and now < deadline
         )
         made.append(Attempt(number, overrides.edge_for(number), status, text, error, failure, retried,
-                            round((now - began) * 1000, 1)))
+                            round((now - began) * 1000, 1), content_type))
         if not retried:
             return made
         # The page gives no pause between retries: the next attempt starts at once. (For a receiver that is
@@ -64,8 +65,8 @@ async def attempts(client: httpx.AsyncClient, request: WebhookRequest, overrides
 
 async def _attempt(
     client: httpx.AsyncClient, request: WebhookRequest, overrides: ConnectionOverrides, left_s: float
-) -> tuple[int | None, str, str | None, str | None]:
-    """(status, body, error, failure class) of one try with `left_s` of the total budget left."""
+) -> tuple[int | None, str, str | None, str | None, str]:
+    """(status, body, error, failure class, content type) of one try with `left_s` of the total budget left."""
     connect_s = min(overrides.connect_timeout_ms / 1000, left_s)
     read_s = min(overrides.read_timeout_ms / 1000, left_s)
     timeout = httpx.Timeout(connect=connect_s, read=read_s, write=read_s, pool=connect_s)
@@ -80,19 +81,21 @@ async def _attempt(
         async with asyncio.timeout(head_s):
             response = await client.send(built, stream=True)
     except TimeoutError:
-        return None, "", f"no answer within {head_s:.3f} s", "tt" if head_s >= left_s else "rt"
+        return None, "", f"no answer within {head_s:.3f} s", "tt" if head_s >= left_s else "rt", ""
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # refused, unreachable, TLS handshake failed
-        return None, "", repr(exc), "ct"
+        return None, "", repr(exc), "ct", ""
     except httpx.ReadTimeout as exc:
-        return None, "", repr(exc), "rt"
+        return None, "", repr(exc), "rt", ""
     except httpx.HTTPError as exc:
-        return None, "", repr(exc), "other"
+        return None, "", repr(exc), "other", ""
+    content_type = response.headers.get("content-type", "")
     try:
         async with asyncio.timeout(max(left_s - (loop.time() - began), 0.0)):
             await response.aread()
     except (TimeoutError, httpx.HTTPError) as exc:
-        return response.status_code, "", repr(exc) or "total time out while reading the answer", "partial"
+        return response.status_code, "", repr(exc) or "total time out while reading the answer", "partial", content_type
     finally:
         await response.aclose()
     status = response.status_code
-    return status, response.text, None, "4xx" if 400 <= status < 500 else "5xx" if status >= 500 else None
+    failure = "4xx" if 400 <= status < 500 else "5xx" if status >= 500 else None
+    return status, response.text, None, failure, content_type

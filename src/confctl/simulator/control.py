@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Literal
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
+from confctl.simulator.delivery import EARLY_WAIT_S
 from confctl.simulator.model.audibility import audibility
 from confctl.simulator.model.errors import TwilioApiError
 from confctl.simulator.model.records import Call, Conference, DirectoryEntry, Participant
@@ -30,13 +31,28 @@ class DirectorySetting(BaseModel):
 
 
 class FaultSettings(BaseModel):
-    rest_error_rate: float = Field(default=0.0, ge=0, le=1)
-    rest_error_status: int = Field(default=500, ge=400, le=599)
-    callback_duplicate_rate: float = Field(default=0.0, ge=0, le=1)
-    callback_drop_rate: float = Field(default=0.0, ge=0, le=1)
-    callback_reorder: bool = False
-    callback_delay_ms: float = Field(default=0.0, ge=0)
-    seed: int | None = None
+    """The whole fault setting: a field left out goes back to its default (no fault)."""
+
+    rest_error_rate: float = Field(default=0.0, ge=0, le=1,
+                                   description="Share of REST requests answered with `rest_error_status` instead.")
+    rest_error_status: int = Field(default=500, ge=400, le=599, description="Status of an injected REST error.")
+    callback_duplicate_rate: float = Field(
+        default=0.0, ge=0, le=1, description="Share of callbacks delivered a second time, the same signed request.")
+    callback_drop_rate: float = Field(
+        default=0.0, ge=0, le=1, description="Share of callbacks never delivered (no attempt, no retry).")
+    callback_reorder: bool = Field(default=False, description="Callbacks waiting in the queue leave in random order.")
+    callback_delay_ms: float = Field(default=0.0, ge=0, description="A pause before each callback is sent.")
+    callback_concurrency: int = Field(
+        default=1, ge=1, le=64,
+        description="Webhooks in flight at once, each with its own attempts and retries. 1 (the default): one "
+                    "after another, in the order they happened; N: a slow or retried callback no longer holds "
+                    "back the ones behind it. A call's TwiML fetches stay one at a time.")
+    callback_early: bool = Field(
+        default=False,
+        description="Callbacks are not held back while a REST request is served, and a REST answer waits "
+                    f"(at most {EARLY_WAIT_S} s) for the callbacks its request caused: they reach the receiver "
+                    "before the answer does. Default false: the REST answer leaves first.")
+    seed: int | None = Field(default=None, description="Seed of the faults' random choices (None: unseeded).")
 
 
 def participant_truth(participant: Participant) -> dict[str, object]:
@@ -133,6 +149,7 @@ def build_router(simulator: Simulator) -> APIRouter:
 
     @router.put("/faults")
     async def set_faults(body: FaultSettings) -> dict[str, object]:
+        """Replace the fault injection and delivery settings (all off, in-order delivery by default)."""
         faults = simulator.faults
         for name, value in body.model_dump().items():
             setattr(faults, name, value)

@@ -1,4 +1,7 @@
-"""Fault injection: REST errors, dropped, duplicated, reordered and delayed callbacks, all from one seeded RNG."""
+"""Fault injection: REST errors; dropped, duplicated, reordered, delayed, concurrent and early callbacks.
+
+Every random choice comes from one seeded RNG.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ class Faults:
     callback_drop_rate: float = 0.0  # a callback is not delivered at all (no attempt, no retry)
     callback_reorder: bool = False
     callback_delay_ms: float = 0.0
+    callback_concurrency: int = 1  # webhooks in flight at once; 1: one after another, in order
+    callback_early: bool = False  # callbacks may reach the receiver before the REST answer that caused them
     seed: int | None = None
     rng: random.Random = field(default_factory=random.Random)
 
@@ -39,5 +44,7 @@ class Faults:
             "callback_drop_rate": self.callback_drop_rate,
             "callback_reorder": self.callback_reorder,
             "callback_delay_ms": self.callback_delay_ms,
+            "callback_concurrency": self.callback_concurrency,
+            "callback_early": self.callback_early,
             "seed": self.seed,
         }

@@ -68,8 +68,11 @@ class Runtime:
         except Exception:  # a broken timer must not take the loop's other callbacks down
             log.exception("simulator.timer.failed", key=timer.key)
 
-    def _fetched(self, fetch: Fetch, status: int | None, body: str) -> None:
-        self.apply(lambda: self.world.twiml_fetched(fetch.call_sid, fetch.program_id, status, body))
+    def _fetched(self, fetch: Fetch, status: int | None, body: str, content_type: str) -> None:
+        if fetch.kind == "voice":
+            self.apply(lambda: self.world.twiml_fetched(fetch.call_sid, fetch.program_id, status, body))
+        else:
+            self.apply(lambda: self.world.media_fetched(fetch, status, body, content_type))
 
     def idle(self) -> bool:
         return not self._timers and self.delivery.idle()
