@@ -225,14 +225,14 @@ async def test_participant_operations(world: World) -> None:
     """CreateParticipant, FetchParticipant, ListParticipant, UpdateParticipant and DeleteParticipant."""
     customer = await world.inbound_call()
     room = await world.room_sid()
-    agent = await world.dial(room, AGENT, "agent ana/1")
-    by_label = await world.gateway.fetch_participant(room, "agent ana/1")
-    assert (by_label.call_sid, by_label.label, by_label.status) == (agent, "agent ana/1", "connected")
+    agent = await world.dial(room, AGENT, "agent ana 1")
+    by_label = await world.gateway.fetch_participant(room, "agent ana 1")
+    assert (by_label.call_sid, by_label.label, by_label.status) == (agent, "agent ana 1", "connected")
     assert {p.call_sid for p in await world.gateway.list_participants(room)} == {customer, agent}
 
     held = await world.gateway.update_participant(room, customer, ParticipantUpdate(hold=True))
     assert held.hold
-    muted = await world.gateway.update_participant(room, "agent ana/1", ParticipantUpdate(muted=True))
+    muted = await world.gateway.update_participant(room, "agent ana 1", ParticipantUpdate(muted=True))
     assert muted.muted
     supervisor = await world.dial(room, SUPERVISOR, "sup", muted=True)
     coach = ParticipantUpdate(muted=False, coaching=True, call_sid_to_coach=agent)
@@ -269,13 +269,13 @@ async def test_create_participant_by_friendly_name(world: World) -> None:
 
 
 async def test_twilio_refusals_become_twilio_error(world: World) -> None:
-    """A duplicate label (16025) and an unknown conference (20404) come back as TwilioError codes."""
+    """A duplicate label (16026 on REST) and an unknown conference (20404) come back as TwilioError codes."""
     await world.inbound_call()
     room = await world.room_sid()
     await world.dial(room, AGENT, "agent")
     with pytest.raises(TwilioError) as duplicate:
         await world.dial(room, SUPERVISOR, "agent")
-    assert duplicate.value.code == 16025
+    assert duplicate.value.code == 16026
     with pytest.raises(TwilioError) as missing:
         await world.gateway.fetch_conference("CF" + "f" * 32)
     assert (missing.value.status, missing.value.code) == (404, 20404)

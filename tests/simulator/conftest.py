@@ -55,10 +55,12 @@ class Hook:
 
 @dataclass
 class Recorder:
-    """ASGI stand-in for confctl: answers the voice URL with `voice(params)`, 204 to everything else."""
+    """ASGI stand-in for confctl: answers the voice URL with `voice(params)`, a path in `media` with its
+    (status, content type, body), any other `*.mp3` with audio, and 204 to everything else."""
 
     voice: Callable[[dict[str, str]], str] = dial_conference_twiml
     hooks: list[Hook] = field(default_factory=list)
+    media: dict[str, tuple[int, str, str]] = field(default_factory=dict)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         assert scope["type"] == "http"
@@ -79,6 +81,11 @@ class Recorder:
         self.hooks.append(Hook(scope["method"], url, scope["path"], params, headers, valid))
         if scope["path"] == "/twilio/voice":
             status, content, kind = 200, self.voice(params).encode(), b"application/xml"
+        elif scope["path"] in self.media:
+            status, media_type, text = self.media[scope["path"]]
+            content, kind = text.encode(), media_type.encode()
+        elif scope["path"].endswith(".mp3"):
+            status, content, kind = 200, b"ID3", b"audio/mpeg"
         else:
             status, content, kind = 204, b"", b"text/plain"
         await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", kind)]})

@@ -48,7 +48,7 @@ async def test_async_sdk_drives_conferences_participants_recordings_and_calls(
         assert (coaching.coaching, coaching.call_sid_to_coach) == (True, agent.call_sid)
         with pytest.raises(TwilioRestException) as refused:
             await room.participants.create_async(from_="+1", to="client:x", label="sup")
-        assert (refused.value.status, refused.value.code) == (400, 16025)
+        assert (refused.value.status, refused.value.code) == (400, 16026)
         assert {p.label for p in await room.participants.list_async()} == {"customer", "agent ana", "sup"}
         assert (await room.participants("sup").fetch_async()).call_sid == coach.call_sid
         assert await room.participants("sup").delete_async() is True

@@ -31,7 +31,7 @@ async def test_dial_conference_attributes_are_applied(
     """participantLabel, start/end flags, muted, callbacks (space-separated events, method) and record apply."""
     recorder.voice = lambda params: (
         '<Response><Say>Welcome</Say><Dial><Conference participantLabel="caller" startConferenceOnEnter="false" '
-        'endConferenceOnExit="true" muted="true" beep="false" waitUrl="http://music.test/wait" '
+        'endConferenceOnExit="true" muted="true" beep="false" waitUrl="http://music.test/wait.mp3" '
         f'statusCallback="{HOOKS}/conf" statusCallbackEvent="join leave end" statusCallbackMethod="POST" '
         f'record="record-from-start" recordingStatusCallback="{HOOKS}/rec" '
         'recordingStatusCallbackEvent="in-progress completed">attr-room</Conference></Dial></Response>'

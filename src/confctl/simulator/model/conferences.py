@@ -7,10 +7,10 @@ leaves or when a participant with endConferenceOnExit leaves, and then every rem
 
 from __future__ import annotations
 
-from confctl.simulator.model import recordings
+from confctl.simulator.model import media, recordings
 from confctl.simulator.model.clock import rfc2822
 from confctl.simulator.model.effects import Callback
-from confctl.simulator.model.records import Conference, ConferenceSettings, Participant
+from confctl.simulator.model.records import MAX_PARTICIPANTS, Conference, Participant
 from confctl.simulator.model.sids import new_sid
 from confctl.simulator.model.state import State
 
@@ -25,6 +25,8 @@ _KEYWORD = {
     "participant-hold": "hold",
     "participant-unhold": "hold",
     "participant-modify": "modify",
+    "announcement-end": "announcement",
+    "announcement-fail": "announcement",
 }
 _REASON_TEXT = {
     "conference-ended-via-api": "Conference ended via API",
@@ -35,8 +37,8 @@ _REASON_TEXT = {
 }
 
 
-def create(state: State, friendly_name: str, settings: ConferenceSettings) -> Conference:
-    """A new conference in `init`; its settings are the creating participant's and never change."""
+def create(state: State, friendly_name: str) -> Conference:
+    """A new conference in `init`, without settings until its first participant connects."""
     now = state.now()
     conference = Conference(
         sid=new_sid("CF", state.rng),
@@ -44,7 +46,6 @@ def create(state: State, friendly_name: str, settings: ConferenceSettings) -> Co
         friendly_name=friendly_name,
         date_created=now,
         date_updated=now,
-        settings=settings,
     )
     state.conferences[conference.sid] = conference
     return conference
@@ -54,8 +55,35 @@ def label_taken(conference: Conference, label: str | None) -> bool:
     return label is not None and any(p.label == label for p in conference.participants.values())
 
 
+def is_full(conference: Conference) -> bool:
+    """No room for one more leg (Twilio error 16020, "Conference is full").
+
+    Twilio's pages do not say whether legs still ringing take a place: here every live leg does (the
+    Participants list shows them), so a room fills sooner, the less convenient reading. Before the first
+    leg connects no maxParticipants is bound yet and Twilio's capacity of 250 applies.
+    """
+    limit = conference.settings.max_participants if conference.settings_bound else MAX_PARTICIPANTS
+    return len(conference.participants) >= limit
+
+
+def twiml_max_participants(value: str | None) -> int | None:
+    """`<Conference maxParticipants>`: "positive integer <= 250", default 250; None when invalid (16002).
+
+    (CreateParticipant's MaxParticipants is "from 2 to 250" instead: the REST layer checks that.)
+    """
+    if value is None:
+        return MAX_PARTICIPANTS
+    stripped = value.strip()
+    if not stripped.isdigit() or not 1 <= int(stripped) <= MAX_PARTICIPANTS:
+        return None
+    return int(stripped)
+
+
 def connect(state: State, conference: Conference, participant: Participant) -> None:
     """The participant's leg is in the room: join event, then maybe the conference starts."""
+    if not conference.settings_bound:  # the first leg to connect, whichever way it came in, sets them
+        conference.settings = participant.settings
+        conference.settings_bound = True
     participant.status = "connected"
     participant.date_updated = conference.date_updated = state.now()
     send(state, conference, "participant-join", participant)
@@ -65,6 +93,8 @@ def connect(state: State, conference: Conference, participant: Participant) -> N
         send(state, conference, "conference-start")
         if conference.settings.record_from_start:
             recordings.start(state, conference)
+    if conference.status == "init":
+        media.wait(state, conference, participant)  # it waits for the start: Twilio fetches its waitUrl
 
 
 def remove(
@@ -95,8 +125,7 @@ def end(
         return []
     remaining = list(conference.participants.values())
     for participant in remaining:
-        status = "completed" if participant.connected else "canceled"
-        _leave(state, conference, participant, reason=leave_reason, call_status=status)
+        _leave(state, conference, participant, reason=leave_reason, call_status=_status_on_end(participant))
     conference.status = "completed"
     conference.date_updated = state.now()
     conference.reason_conference_ended = reason
@@ -109,6 +138,19 @@ def end(
     recordings.finish_all(state, conference)
     send(state, conference, "conference-end", extra=extra)
     return remaining
+
+
+def _status_on_end(participant: Participant) -> str:
+    """ParticipantCallStatus of a leg the conference's end takes out: its call's status at that moment.
+
+    A dialing leg is canceled and an API-added leg hangs up (completed); a TwiML leg's call goes on with
+    the verbs after its `<Dial>`, so it is still in-progress. Twilio's pages list the values, not when
+    each is sent; a TwiML leg with nothing after `<Dial>` completes a moment later, but at the leave it
+    is in-progress too (the same as a kicked TwiML leg), the less convenient value for a listener.
+    """
+    if not participant.connected:
+        return "canceled"
+    return "completed" if participant.via_api else "in-progress"
 
 
 def _leave(state: State, conference: Conference, participant: Participant, *, reason: str, call_status: str) -> None:
@@ -164,6 +206,6 @@ def participant_params(participant: Participant) -> list[tuple[str, str]]:
     ]
     if participant.label is not None:
         params.append(("ParticipantLabel", participant.label))
-    if participant.coaching and participant.call_sid_to_coach:
-        params.append(("CallSidToCoach", participant.call_sid_to_coach))
+    # No CallSidToCoach: the `<Conference>` page's parameter table has Coaching but not whom; the
+    # Participant resource (call_sid_to_coach) is the only place that says.
     return params

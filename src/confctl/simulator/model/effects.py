@@ -24,13 +24,19 @@ class Callback:
 
 @dataclass(frozen=True, slots=True)
 class Fetch:
-    """A TwiML fetch for a call; its answer goes back to the model through `World.twiml_fetched`."""
+    """A request whose answer goes back to the model: a call's TwiML (`voice`, through `World.twiml_fetched`),
+    or the audio Twilio plays into a conference (`wait`, `hold`, `announce`, through `World.media_fetched`).
+
+    `call_sid` is the call the fetch is for (a conference announcement's is the ConferenceSid); `program_id`
+    tells a stale answer from the current one (for media, the request's token in `State.media`).
+    """
 
     call_sid: str
     program_id: int
     url: str
     method: str
     params: Params
+    kind: str = "voice"  # voice | wait | hold | announce
 
 
 @dataclass(frozen=True, slots=True)

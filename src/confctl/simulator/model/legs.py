@@ -1,9 +1,10 @@
 """Dialed legs from dial to hang-up: ringing per the directory, answer plans, and leaving conferences.
 
-A leg the API dialed rings, then answers, is busy, fails or rings out (no-answer at its Timeout). When it
-answers it does what it was created for: enter a conference (CreateParticipant), fetch TwiML from a Url
-or run inline TwiML (CreateCall). Legs added with the Participants API hang up when they leave the
-conference; legs that entered through TwiML carry on with the verbs after their `<Dial>`.
+A leg the API dialed rings, then answers, is busy, fails or rings out (no-answer at its Timeout plus
+Twilio's 5 s buffer). When it answers it does what it was created for: enter a conference
+(CreateParticipant), fetch TwiML from a Url or run inline TwiML (CreateCall). Legs added with the
+Participants API hang up when they leave the conference; legs that entered through TwiML carry on with
+the verbs after their `<Dial>`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,11 @@ from confctl.simulator.model import calls, conferences, program
 from confctl.simulator.model.effects import Fetch, StartTimer
 from confctl.simulator.model.records import Call, DirectoryEntry, FetchPlan, JoinPlan, Participant, TwimlPlan
 from confctl.simulator.model.state import State
+
+# CreateParticipant: "We always add a 5-second timeout buffer to outgoing calls, so value of 10 would
+# result in an actual timeout that was closer to 15 seconds." CreateCall says "for some call flows" without
+# naming them: the simulator adds it to every dialed leg, so a leg may ring past its Timeout.
+RING_BUFFER_S = 5.0
 
 
 def dial(state: State, call: Call) -> None:
@@ -32,13 +38,14 @@ def _initiate(state: State, call: Call) -> None:
     if participant is not None:
         participant.status = "ringing"
         participant.date_updated = state.now()
+    limit = call.timeout_s + RING_BUFFER_S
     if entry.behavior == "no-answer":
-        ring = min(entry.after_s, call.timeout_s) if entry.after_s is not None else call.timeout_s
+        ring = min(entry.after_s, limit) if entry.after_s is not None else limit
         _after(state, call, ring, "no-answer")
         return
     ring = entry.after_s if entry.after_s is not None else state.default_ring_s
-    if ring > call.timeout_s:
-        _after(state, call, call.timeout_s, "no-answer")
+    if ring > limit:
+        _after(state, call, limit, "no-answer")
     else:
         _after(state, call, ring, entry.behavior)
 

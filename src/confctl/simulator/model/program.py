@@ -7,16 +7,16 @@ program runs out completes.
 
 from __future__ import annotations
 
-from confctl.simulator.model import calls, conferences
+from confctl.simulator.model import calls, conferences, media, participants
 from confctl.simulator.model.effects import StartTimer
 from confctl.simulator.model.records import (
+    MAX_PARTICIPANTS,
     Call,
     CallbackTarget,
     ConferenceSettings,
     Participant,
     ParticipantOptions,
 )
-from confctl.simulator.model.sids import is_sid
 from confctl.simulator.model.state import State
 from confctl.simulator.model.twiml import (
     DialConference,
@@ -80,17 +80,30 @@ def _wait(state: State, call: Call, seconds: float) -> None:
 
 
 def _join(state: State, call: Call, verb: DialConference) -> bool:
+    """Enter the conference, or fail the `<Dial>` (logged as an alert) so the next verb runs.
+
+    Twilio documents the fall-through for 16025 ("continues to the next TwiML verb") and 13240 ("fails
+    to the action URL"; without `action`, the document goes on). The 16023, 16000 and 16027 pages say
+    nothing of it: the simulator fails the Dial the same way rather than join the call anyway.
+    """
     attrs = verb.attrs
     options = options_from_attrs(attrs)
     conference = state.live_conference_named(verb.name)
-    if conference is None:
-        conference = conferences.create(state, verb.name, settings_from_attrs(attrs))
-    if conferences.label_taken(conference, options.label):
-        return False  # Twilio refuses a duplicate label (16025); the Dial fails
-    coach = attrs.get("coach")
-    coached = conference.participants.get(coach) if coach else None
-    if coach and not (is_sid(coach, "CA") and coached is not None and coached.connected):
-        coach = None  # the coach target must be connected: join without coaching
+    coach = attrs.get("coach") or None
+    refusal = participants.twiml_join_problem(state, conference, options.label, coach)
+    if refusal is not None:
+        state.alert(refusal.code, call.sid, refusal.message)
+        return False
+    # 16002 (an invalid maxParticipants) and 16020 (a full room) do not say how the call goes on either:
+    # the Dial fails the same way.
+    if conferences.twiml_max_participants(attrs.get("maxParticipants")) is None:
+        state.alert(16002, call.sid, "maxParticipants must be a positive integer <= 250")
+        return False
+    if conference is not None and conferences.is_full(conference):
+        state.alert(16020, call.sid, f"Conference {conference.sid} is full")
+        return False
+    if conference is None:  # created only once the call is really going in
+        conference = conferences.create(state, verb.name)
     now = state.now()
     participant = Participant(
         call_sid=call.sid,
@@ -104,6 +117,8 @@ def _join(state: State, call: Call, verb: DialConference) -> bool:
         start_conference_on_enter=options.start_conference_on_enter,
         end_conference_on_exit=options.end_conference_on_exit,
         wait_url=options.wait_url,
+        wait_method=options.wait_method,
+        settings=settings_from_attrs(attrs),
     )
     conference.participants[call.sid] = participant
     call.conference_sid = conference.sid
@@ -113,12 +128,14 @@ def _join(state: State, call: Call, verb: DialConference) -> bool:
 
 def options_from_attrs(attrs: dict[str, str]) -> ParticipantOptions:
     return ParticipantOptions(
-        label=attrs.get("participantLabel"),
+        label=attrs.get("participantLabel") or None,
         muted=twiml_bool(attrs.get("muted"), False),
         start_conference_on_enter=twiml_bool(attrs.get("startConferenceOnEnter"), True),
         end_conference_on_exit=twiml_bool(attrs.get("endConferenceOnExit"), False),
         beep=attrs.get("beep", "true"),
         wait_url=attrs.get("waitUrl"),
+        # An invalid waitMethod is only a warning (13234): the default, POST, is used.
+        wait_method=media.method_of(attrs.get("waitMethod"), "POST") or "POST",
     )
 
 
@@ -137,4 +154,5 @@ def settings_from_attrs(attrs: dict[str, str]) -> ConferenceSettings:
             method=attrs.get("recordingStatusCallbackMethod", "POST").upper(),
             events=recording_events,
         ),
+        max_participants=conferences.twiml_max_participants(attrs.get("maxParticipants")) or MAX_PARTICIPANTS,
     )

@@ -1,7 +1,10 @@
 """Conference recordings: record-from-start, pause/resume/stop through the API, completion at the end.
 
-A stopped recording is `stopped` at once and `completed` a moment later (Twilio processes the file
-first); the recording status callback fires for each subscribed status (default `completed`).
+A stopped recording reads `stopped`, then `processing` while Twilio makes the file, then `completed`
+(the resource's statuses: in-progress, paused, stopped, processing, completed, absent). The recording
+status callback only ever reports the conference-recording events Twilio documents: `in-progress` when
+the recording starts, `completed` when the file is ready (`absent` and `failed` are never simulated);
+default `completed`. Pause, resume, stop and processing send nothing, being no such event.
 """
 
 from __future__ import annotations
@@ -15,7 +18,13 @@ from confctl.simulator.model.state import API_VERSION, State
 
 CURRENT = "Twilio.CURRENT"
 _ACTIVE = frozenset({"in-progress", "paused"})
-_PROCESSING_S = 1.0
+# `<Conference recordingStatusCallbackEvent>`: in-progress, completed, absent; CreateParticipant's
+# ConferenceRecordingStatusCallbackEvent adds failed. Other subscribed words never fire.
+_CALLBACK_EVENTS = frozenset({"in-progress", "completed", "absent", "failed"})
+# How long a stopped recording waits before processing, and how long processing takes: Twilio gives no
+# figure; a few simulated seconds let a reader see both statuses.
+_STOPPED_S = 1.0
+_PROCESSING_S = 2.0
 
 
 def start(state: State, conference: Conference) -> Recording:
@@ -69,7 +78,6 @@ def update(state: State, recording: Recording, status: str, pause_behavior: str 
         _close_run(recording, at)
     recording.status = status
     recording.date_updated = state.now()
-    _callback(state, recording)
     if status == "stopped":
         _process(state, recording)
     return recording
@@ -93,14 +101,21 @@ def _close_run(recording: Recording, at: float) -> None:
 
 
 def _process(state: State, recording: Recording) -> None:
+    """stopped → processing → completed, each after a while; the one key means one step pending at a time."""
     recording.duration_s = round(recording.recorded_s)
+    key = f"{recording.sid}:processing"
 
     def complete() -> None:
         recording.status = "completed"
         recording.date_updated = state.now()
         _callback(state, recording)
 
-    state.emit(StartTimer(f"{recording.sid}:processing", _PROCESSING_S, complete))
+    def processing() -> None:
+        recording.status = "processing"
+        recording.date_updated = state.now()
+        state.emit(StartTimer(key, _PROCESSING_S, complete))
+
+    state.emit(StartTimer(key, _STOPPED_S, processing))
 
 
 def media_url(recording: Recording) -> str:
@@ -109,7 +124,7 @@ def media_url(recording: Recording) -> str:
 
 def _callback(state: State, recording: Recording) -> None:
     target = recording.callback
-    if not target.url or recording.status not in target.events:
+    if not target.url or recording.status not in target.events or recording.status not in _CALLBACK_EVENTS:
         return
     duration = recording.duration_s if recording.duration_s is not None else 0
     params = (

@@ -48,15 +48,20 @@ class ParticipantOptions:
     end_conference_on_exit: bool = False
     beep: str = "true"
     wait_url: str | None = None
+    wait_method: str = "POST"  # Twilio's default for a waitUrl that is given (its own music it GETs)
+
+
+MAX_PARTICIPANTS = 250  # Twilio's conference capacity, and the default maxParticipants / MaxParticipants
 
 
 @dataclass(frozen=True, slots=True)
 class ConferenceSettings:
-    """Conference-wide settings: taken from the participant that creates the conference, later ones ignored."""
+    """Conference-wide settings each joining leg asks for; those of the first leg to connect win."""
 
     status_callback: CallbackTarget = field(default_factory=CallbackTarget)
     record_from_start: bool = False
     recording_callback: CallbackTarget = field(default_factory=CallbackTarget)
+    max_participants: int = MAX_PARTICIPANTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +140,10 @@ class Participant:
     start_conference_on_enter: bool = True
     beep_on_exit: bool = True
     wait_url: str | None = None
+    wait_method: str = "POST"
+    hold_method: str = "GET"  # UpdateParticipant's HoldMethod defaults to GET (WaitMethod to POST)
     via_api: bool = False  # added with CreateParticipant: the leg hangs up when it leaves
+    settings: ConferenceSettings = field(default_factory=ConferenceSettings)  # what this leg asked for
 
     @property
     def label(self) -> str | None:
@@ -155,7 +163,11 @@ class Conference:
     friendly_name: str
     date_created: datetime
     date_updated: datetime
-    settings: ConferenceSettings
+    # CreateParticipant: "Only the value set by the first participant to join the conference is used."
+    # Joining is connecting: until a leg connects the conference has no settings (so no callback URL),
+    # and a leg still ringing binds nothing.
+    settings: ConferenceSettings = field(default_factory=ConferenceSettings)
+    settings_bound: bool = False
     status: str = "init"  # init | in-progress | completed
     participants: dict[str, Participant] = field(default_factory=dict)
     sequence: int = 0  # last conference SequenceNumber sent (the first callback carries 1)

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import random
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
+from confctl.simulator.model.alerts import ALERT_LIMIT, Alert
 from confctl.simulator.model.clock import Clock
 from confctl.simulator.model.effects import Effect
 from confctl.simulator.model.records import Call, Conference, DirectoryEntry, Recording
+
+if TYPE_CHECKING:
+    from confctl.simulator.model.media import MediaRequest
 
 API_VERSION = "2010-04-01"
 
@@ -26,9 +32,18 @@ class State:
     recordings: dict[str, Recording] = field(default_factory=dict)
     directory: dict[str, DirectoryEntry] = field(default_factory=dict)
     outbox: list[Effect] = field(default_factory=list)
+    # Media fetches on their way (wait and hold music, announcements), by the token their Fetch carries.
+    media: dict[int, MediaRequest] = field(default_factory=dict)
+    media_tokens: int = 0
+    # The account's Agent Conference setting (Console, Voice > Conference settings): coaching needs it.
+    agent_conference: bool = True
+    alerts: deque[Alert] = field(default_factory=lambda: deque(maxlen=ALERT_LIMIT))
 
     def emit(self, effect: Effect) -> None:
         self.outbox.append(effect)
+
+    def alert(self, error_code: int, call_sid: str, message: str) -> None:
+        self.alerts.append(Alert(error_code, call_sid, message, self.now()))
 
     def now(self) -> datetime:
         return self.clock.now()

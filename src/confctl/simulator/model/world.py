@@ -9,9 +9,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from confctl.simulator.model import conferences, legs, participants, program, recordings
+from confctl.simulator.model import announcements, conferences, legs, media, participants, program, recordings
 from confctl.simulator.model.clock import Clock
-from confctl.simulator.model.effects import Effect
+from confctl.simulator.model.effects import Effect, Fetch
 from confctl.simulator.model.errors import TwilioApiError, bad_request, not_found
 from confctl.simulator.model.records import (
     Call,
@@ -89,6 +89,39 @@ class World:
         if status_code is None or not 200 <= status_code < 300:
             body = "<Response><Hangup/></Response>" if call.answered_at is not None else "not twiml"
         program.load(self.state, call, body)
+
+    def media_fetched(self, fetch: Fetch, status_code: int | None, body: str, content_type: str) -> None:
+        """The answer to a wait, hold or announcement fetch (`media.py`).
+
+        A failed waitUrl: "If the request to your waitUrl fails, the Conference will not be fully
+        established. To avoid the call being disconnected, you can either add additional TwiML after the
+        initial <Dial> <Conference>, or [...] the action callback" (the `<Conference>` page). So the leg
+        leaves the conference it was waiting in (its join was already reported: the page does not say it is
+        not, the less convenient reading), with ReasonParticipantLeft `participant_add_failed`; a TwiML leg
+        goes on with the verbs after its `<Dial>` (none: it is disconnected), an API leg is disconnected. The
+        leave's ParticipantCallStatus is the call's then: in-progress for a TwiML leg, completed for an API
+        one. A failed holdUrl has no documented consequence: the leg stays on hold (the error is an alert).
+        """
+        pending = self.state.media.pop(fetch.program_id, None)
+        if pending is None:
+            return
+        outcome = media.outcome(status_code, body, content_type)
+        if pending.kind == "announce":
+            announcements.fetched(self.state, pending, outcome)
+            return
+        if outcome.playable:
+            return
+        self.state.alert(outcome.error_code or media.HTTP_RETRIEVAL_FAILURE, fetch.call_sid,
+                         f"{pending.kind}Url {pending.url}: {outcome.reason}")
+        conference = self.state.conferences.get(pending.conference_sid)
+        participant = conference.participants.get(fetch.call_sid) if conference is not None else None
+        if pending.kind != "wait" or conference is None or participant is None or not participant.connected:
+            return
+        call = self.state.calls[participant.call_sid]
+        others = conferences.remove(self.state, conference, participant, reason="participant_add_failed",
+                                    call_status="completed" if participant.via_api else "in-progress", kicked=False)
+        legs.left_conference(self.state, call, participant)
+        legs.end_legs(self.state, others)
 
     def conference(self, sid_or_name: str) -> Conference:
         """By SID, or the newest conference with that FriendlyName."""
@@ -195,6 +228,17 @@ class World:
             legs.end_legs(self.state, left)
         return conference
 
+    def announce_to_conference(self, sid: str, url: str, method: str) -> None:
+        """UpdateConference AnnounceUrl: play `url` to everyone in the conference.
+
+        An ended conference refuses it as an ended conference's participants refuse updates (20404); Twilio
+        does not document this case.
+        """
+        conference = self.conference_by_sid(sid)
+        if conference.status == "completed":
+            raise TwilioApiError(404, 20404, "The conference has ended")
+        announcements.to_conference(self.state, conference, url, method)
+
     # --- Participants --------------------------------------------------------------------------------
 
     def create_participant(self, conference_sid_or_name: str, request: ParticipantRequest) -> Participant:
@@ -205,11 +249,14 @@ class World:
                 raise not_found(f"/Conferences/{conference.sid}.json")
         else:
             found = self.state.live_conference_named(conference_sid_or_name)
-            conference = found or conferences.create(self.state, conference_sid_or_name, request.settings)
+            participants.check_new(self.state, found, request.options)  # a refused request creates no room
+            conference = found or conferences.create(self.state, conference_sid_or_name)
         options = request.options
-        participants.check_label(conference, options.label)
-        if options.coaching:
-            participants.check_coach_target(conference, None, options.call_sid_to_coach)
+        participants.check_new(self.state, conference, options)
+        if conferences.is_full(conference):
+            # The 16020 page says only "a participant has attempted to join a conference that has reached
+            # its maximum participant capacity"; the simulator refuses the request itself (no leg is dialed).
+            raise bad_request(16020, f"Conference {conference.sid} is full")
         call = self._new_call(request.from_, request.to, "outbound-api")
         call.callback = request.callback
         call.timeout_s = request.timeout_s
@@ -230,7 +277,9 @@ class World:
             start_conference_on_enter=options.start_conference_on_enter,
             end_conference_on_exit=options.end_conference_on_exit,
             wait_url=options.wait_url,
+            wait_method=options.wait_method,
             via_api=True,
+            settings=request.settings,
         )
         conference.participants[call.sid] = participant
         legs.dial(self.state, call)

@@ -6,9 +6,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from confctl.simulator.model import media
 from confctl.simulator.model.errors import bad_request
 from confctl.simulator.model.participants import ParticipantChanges
-from confctl.simulator.model.records import ConferenceSettings, FetchPlan, ParticipantOptions, TwimlPlan
+from confctl.simulator.model.records import (
+    MAX_PARTICIPANTS,
+    ConferenceSettings,
+    FetchPlan,
+    ParticipantOptions,
+    TwimlPlan,
+)
 from confctl.simulator.model.world import CallRequest, ParticipantRequest, World
 from confctl.simulator.rest import filters
 from confctl.simulator.rest.forms import Form
@@ -26,6 +33,8 @@ T = TypeVar("T")
 Result = tuple[int, Json | None]
 
 _COMPLETED = frozenset({"completed"})
+_MAX_TWIML_CHARS = 4000
+_MAX_TIMEOUT_S = 600
 _START_END = frozenset({"start", "end"})
 
 
@@ -50,29 +59,53 @@ def _page(request: Request, key: str, items: Sequence[T], serialize: Callable[[T
 # --- Calls -------------------------------------------------------------------------------------------
 
 
-def _plan(form: Form, required: bool) -> FetchPlan | TwimlPlan | None:
+def _plan(form: Form) -> FetchPlan | TwimlPlan | None:
+    """UpdateCall's new TwiML, if any (Twiml and Url are "mutually exclusive" there; Twiml is taken)."""
     if form.get("Twiml"):
         return TwimlPlan(form.require("Twiml", 21205))
     if form.get("Url"):
         return FetchPlan(form.require("Url", 21205), (form.get("Method") or "POST").upper())
-    if required:
-        raise bad_request(21205, "Either Url or Twiml is required (ApplicationSid is not simulated).")
     return None
+
+
+def _create_call_plan(form: Form) -> FetchPlan | TwimlPlan:
+    """CreateCall's Twiml: "If both `twiml` and `url` are provided then `twiml` parameter will be ignored.
+    Max 4000 characters." (error 32018). Whether an ignored Twiml is still measured is not said: it is."""
+    twiml = form.get("Twiml")
+    if twiml and len(twiml) > _MAX_TWIML_CHARS:
+        raise bad_request(32018, f"Twiml size exceeded maximum allowed value of {_MAX_TWIML_CHARS} characters")
+    if form.get("Url"):
+        return FetchPlan(form.require("Url", 21205), (form.get("Method") or "POST").upper())
+    if twiml:
+        return TwimlPlan(twiml)
+    raise bad_request(21205, "Either Url or Twiml is required (ApplicationSid is not simulated).")
+
+
+def _timeout_s(form: Form, lowest: int) -> float:
+    """Timeout: default 60, at most 600; CreateParticipant's "between 5 and 600, inclusive", CreateCall's
+    "any positive, whole integer" (error 21208). Whether Twilio clamps a value out of range instead is not
+    said: it is refused."""
+    raw = form.get("Timeout")
+    if raw is None or raw == "":
+        return 60.0
+    value = int(raw) if raw.strip().isdigit() else None  # a sign or a fraction is no "whole integer" here
+    if value is None or not lowest <= value <= _MAX_TIMEOUT_S:
+        raise bad_request(21208, f"Invalid Timeout {raw!r}: use a whole number from {lowest} to {_MAX_TIMEOUT_S}")
+    return float(value)
 
 
 def create_call(request: Request) -> Result:
     form = request.form
     to = form.require("To", 21201)
     from_ = form.require("From", 21213)
-    plan = _plan(form, required=True)
-    assert plan is not None
+    plan = _create_call_plan(form)
     call = request.world.create_call(
         CallRequest(
             to=to,
             from_=from_,
             plan=plan,
             callback=form.callback("StatusCallback", _COMPLETED),
-            timeout_s=float(form.int("Timeout") or 60),
+            timeout_s=_timeout_s(form, 1),
         )
     )
     return 201, call_json(call)
@@ -88,7 +121,7 @@ def fetch_call(request: Request) -> Result:
 
 
 def update_call(request: Request) -> Result:
-    plan = _plan(request.form, required=False)
+    plan = _plan(request.form)
     call = request.world.update_call(request.path["Sid"], request.form.get("Status"), plan)
     return 200, call_json(call)
 
@@ -107,8 +140,20 @@ def fetch_conference(request: Request) -> Result:
 
 
 def update_conference(request: Request) -> Result:
-    conference = request.world.end_conference(request.path["Sid"], request.form.get("Status"))
+    form = request.form
+    if form.get("AnnounceUrl"):  # played to the whole room (before an end in the same request takes it)
+        request.world.announce_to_conference(request.path["Sid"], form.require("AnnounceUrl", 20001),
+                                             _method(form, "AnnounceMethod", "POST"))
+    conference = request.world.end_conference(request.path["Sid"], form.get("Status"))
     return 200, conference_json(conference)
+
+
+def _method(form: Form, name: str, default: str) -> str:
+    """A `*Method` field: GET or POST (Twilio's default when absent); anything else is refused."""
+    method = media.method_of(form.get(name), default)
+    if method is None:
+        raise bad_request(20001, f"Invalid {name} {form.get(name)!r}: use GET or POST")
+    return method
 
 
 # --- Participants ------------------------------------------------------------------------------------
@@ -131,11 +176,17 @@ def create_participant(request: Request) -> Result:
         end_conference_on_exit=bool(form.bool("EndConferenceOnExit")),
         beep=form.get("Beep") or "true",
         wait_url=form.get("WaitUrl") or None,
+        wait_method=_method(form, "WaitMethod", "POST"),
     )
+    max_participants = form.int("MaxParticipants")
+    if max_participants is not None and not 2 <= max_participants <= MAX_PARTICIPANTS:
+        # "Can be a positive integer from `2` to `250`"; no error code is documented for other values.
+        raise bad_request(20001, f"Invalid MaxParticipants {max_participants}: use 2 to {MAX_PARTICIPANTS}")
     settings = ConferenceSettings(
         status_callback=form.callback("ConferenceStatusCallback", _START_END),
         record_from_start=record in ("true", "record-from-start"),
         recording_callback=form.callback("ConferenceRecordingStatusCallback", _COMPLETED),
+        max_participants=max_participants or MAX_PARTICIPANTS,
     )
     participant = request.world.create_participant(
         request.path["ConferenceSid"],
@@ -145,7 +196,7 @@ def create_participant(request: Request) -> Result:
             options=options,
             settings=settings,
             callback=form.callback("StatusCallback", _COMPLETED),
-            timeout_s=float(form.int("Timeout") or 60),
+            timeout_s=_timeout_s(form, 5),
         ),
     )
     return 201, participant_json(participant, request.account_sid)
@@ -172,6 +223,10 @@ def update_participant(request: Request) -> Result:
         hold=form.bool("Hold"),
         hold_url=form.get("HoldUrl") or None,
         wait_url=form.get("WaitUrl") or None,
+        hold_method=_method(form, "HoldMethod", "GET") if form.get("HoldMethod") else None,
+        wait_method=_method(form, "WaitMethod", "POST") if form.get("WaitMethod") else None,
+        announce_url=form.get("AnnounceUrl") or None,
+        announce_method=_method(form, "AnnounceMethod", "POST"),
         beep_on_exit=form.bool("BeepOnExit"),
         end_conference_on_exit=form.bool("EndConferenceOnExit"),
         coaching=coaching if coaching is not None or coach is None else True,
