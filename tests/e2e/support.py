@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
 from twilio.rest import Client
@@ -30,6 +31,13 @@ PUBLIC_URL = "http://confctl.test"
 SIM_URL = "http://sim.test"
 TIME_SCALE = 0.01
 CONFERENCE_EVENTS = ["start", "end", "join", "leave", "mute", "hold", "modify"]
+# The simulator's delivery modes (its `PUT /simulator/faults` settings): Twilio promises neither order nor
+# that a callback comes after the REST answer of the request that caused it.
+DELIVERY_MODES: dict[str, dict[str, object]] = {
+    "in-order": {},
+    "concurrent": {"callback_concurrency": 4, "callback_reorder": True, "seed": 13},
+    "early": {"callback_early": True, "callback_concurrency": 4},
+}
 
 KEYS = {
     "admin": "admin-key-e2e-123456",
@@ -91,6 +99,8 @@ class Stack:
     sim: httpx.AsyncClient
     simulator: Simulator
     extra_clients: list[httpx.AsyncClient] = field(default_factory=list)
+    delivery: dict[str, object] = field(default_factory=dict)  # kept by every `set_faults`
+    engine: AsyncEngine | None = None  # confctl's database: `settle` waits for its pending effects too
 
     def client_for(self, key_name: str | None) -> httpx.AsyncClient:
         """Another client on confctl, with the named key (None: no key); closed with the stack."""
@@ -100,8 +110,9 @@ class Stack:
         return client
 
     async def set_faults(self, **faults: object) -> None:
-        """The simulator's fault injection (`rest_error_rate`, `rest_error_status`, `callback_reorder`, ...)."""
-        response = await self.sim.put("/simulator/faults", json=faults)
+        """The simulator's fault injection (`rest_error_rate`, `rest_error_status`, `callback_reorder`, ...),
+        on top of the stack's delivery mode."""
+        response = await self.sim.put("/simulator/faults", json={**self.delivery, **faults})
         assert response.status_code == 200, response.text
 
     async def settle(self, *, until_quiet: bool = True) -> None:
@@ -114,15 +125,28 @@ class Stack:
             delivery = self.simulator.runtime.delivery
             for _ in range(2000):
                 await asyncio.sleep(0.005)
-                if delivery.idle():
+                if delivery.idle() and not await self.effects_pending():
                     return
             raise TimeoutError("callbacks still on their way after 10 s")
-        for _ in range(50):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20.0
+        while True:
             await self.simulator.settle()
             await asyncio.sleep(0.005)
-            if self.simulator.runtime.idle():
+            # A quiet simulator is not enough: confctl may be between two effects of a plan (storing one
+            # answer before sending the next request), which callbacks ahead of the answer make likelier.
+            if self.simulator.runtime.idle() and not await self.effects_pending():
                 return
-        raise TimeoutError("the stack kept working after 50 rounds of settling")
+            if loop.time() > deadline:
+                raise TimeoutError("the stack kept working for 20 s of settling")
+
+    async def effects_pending(self) -> bool:
+        """Whether confctl's outbox still has effects without an outcome (to send, or being sent)."""
+        if self.engine is None:
+            return False
+        async with self.engine.connect() as conn:
+            pending = await conn.scalar(sa.text("SELECT EXISTS (SELECT 1 FROM effects WHERE outcome IS NULL)"))
+        return bool(pending)
 
     async def inbound_call(self, from_: str = "+15551230001", to: str = "+15559990000") -> tuple[str, str]:
         """A customer calls in; returns (CallSid, conference id) once everything it caused has happened."""
@@ -226,11 +250,13 @@ def normalized(audibility: dict[str, Any]) -> dict[str, Any]:
 
 @asynccontextmanager
 async def build_stack(
-    engine: AsyncEngine, *, sim_auth_token: str = AUTH_TOKEN, **overrides: Any
+    engine: AsyncEngine, *, sim_auth_token: str = AUTH_TOKEN, delivery: dict[str, object] | None = None,
+    **overrides: Any
 ) -> AsyncIterator[Stack]:
     """confctl on `engine` and a simulator calling it; `sim_auth_token` other than confctl's forges signatures.
 
-    `overrides` change confctl's settings (for example `record=True`).
+    `delivery` is the simulator's delivery mode (one of `DELIVERY_MODES`); `overrides` change confctl's
+    settings (for example `record=True`).
     """
     confctl = LateApp()
     hooks = httpx.AsyncClient(transport=httpx.ASGITransport(app=confctl), base_url=PUBLIC_URL)
@@ -244,11 +270,16 @@ async def build_stack(
     admin = {"Authorization": f"Bearer {KEYS['admin']}"}
     api = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PUBLIC_URL, headers=admin)
     sim = httpx.AsyncClient(transport=httpx.ASGITransport(app=simulator.app), base_url=SIM_URL)
-    stack = Stack(app=app, confctl=confctl, api=api, sim=sim, simulator=simulator)
+    stack = Stack(app=app, confctl=confctl, api=api, sim=sim, simulator=simulator, delivery=dict(delivery or {}),
+                  engine=engine)
     try:
+        if stack.delivery:
+            await stack.set_faults()
         yield stack
     finally:
         await simulator.aclose()
+        # confctl's background work (outbox worker, reconciler, lost-callback timers) must not outlive its test.
+        await app.state.container.aclose()
         for client in (api, sim, hooks, *stack.extra_clients):
             await client.aclose()
         await gateway_http.aclose()

@@ -1,11 +1,16 @@
-"""Warm and cold transfers end to end, every failure path included, audibility checked against Twilio."""
+"""Warm and cold transfers end to end, every failure path included, audibility checked against Twilio.
+
+Every test runs under each of the simulator's delivery modes (in order, concurrent, early).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, every_delivery_mode
 from tests.e2e.test_hold_mute_supervision import live_call
+
+pytestmark = every_delivery_mode
 
 
 async def start(stack: Stack, room: str, **body: Any) -> dict[str, Any]:

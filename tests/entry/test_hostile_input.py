@@ -34,6 +34,7 @@ PARTICIPANT = {"to": "+15551112222", "role": "agent"}
 CHANGE = {"muted": True}
 RECORDING = {"action": "pause"}
 TRANSFER = {"kind": "warm", "from": "agent-alice", "to": "+15553334444"}
+ANNOUNCEMENT = {"url": "https://media.example.com/recorded.mp3"}
 
 # Every route with an id in its path: (method, path with {c}onference, {p}articipant, {t}ransfer, JSON body).
 ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
@@ -48,6 +49,7 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/v1/conferences/{c}/end", None),
     ("POST", "/v1/conferences/{c}/sync", None),
     ("POST", "/v1/conferences/{c}/recording", RECORDING),
+    ("POST", "/v1/conferences/{c}/announcements", ANNOUNCEMENT),
     ("POST", "/v1/conferences/{c}/transfers", TRANSFER),
     ("GET", "/v1/transfers/{t}", None),
     ("POST", "/v1/transfers/{t}/complete", None),
@@ -340,7 +342,7 @@ async def test_a_nul_in_a_command_body_is_a_422(
         response = await stack.api.request(method, f"/v1/conferences/{room}{path}", json=body)
         assert response.status_code == 422, response.text
         assert response.headers["content-type"] == "application/problem+json"
-        assert response.json()["code"] in ("invalid_request", "invalid_address")
+        assert response.json()["code"] in ("invalid_request", "invalid_address", "invalid_label")
 
 
 @pytest.mark.parametrize(("method", "path", "body", "code"), [

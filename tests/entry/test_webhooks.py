@@ -133,7 +133,7 @@ async def test_caller_id_full_of_xml_specials_gives_valid_twiml(client: httpx.As
     assert conference.get("participantLabel") == "customer"
     assert conference.get("statusCallback") == (
         "https://confctl.example.com/twilio/conference-status#ct=3000&rt=4000&tt=15000&rc=5&rp=ct,rt,5xx")
-    assert conference.get("statusCallbackEvent") == "start end join leave mute hold modify"
+    assert conference.get("statusCallbackEvent") == "start end join leave mute hold modify announcement"
     assert conference.get("endConferenceOnExit") == "true"
     assert root.find(".//Hangup") is None
     conf = (await client.get(f"/v1/conferences/{ROOM}")).json()

@@ -5,7 +5,7 @@ its transport) changes. Retries follow `twilio_retry`: repeatable requests are r
 failures, creates only when Twilio cannot have acted on them.
 
 The SDK puts path parameters into URLs with plain `str.format`, so every one is percent-encoded here
-(labels and FriendlyNames may hold spaces, `/`, `?`, ...).
+(FriendlyNames may hold spaces, `/`, `?`, ...; labels spaces, but never `/`, which Twilio refuses: 16024).
 """
 
 from __future__ import annotations
@@ -77,6 +77,7 @@ def dial_params(request: DialRequest) -> dict[str, Any]:
             # Beep is a string enum (true|false|onEnter|onExit), not a boolean, in the SDK.
             "beep": "true" if request.beep else "false",
             "wait_url": request.wait_url,
+            "wait_method": request.wait_method if request.wait_url else None,
             # ConferenceRecord is a string enum too; only the first participant's value counts.
             "conference_record": "record-from-start" if request.conference_record else None,
             "conference_recording_status_callback": request.conference_recording_status_callback,
@@ -144,9 +145,12 @@ class SdkTwilioGateway:
                 "muted": update.muted,
                 "hold": update.hold,
                 "hold_url": update.hold_url,
+                "hold_method": update.hold_method if update.hold_url else None,
                 "coaching": update.coaching,
                 "call_sid_to_coach": update.call_sid_to_coach,
                 "end_conference_on_exit": update.end_conference_on_exit,
+                "announce_url": update.announce_url,
+                "announce_method": update.announce_method if update.announce_url else None,
             }
         )
         ctx = self._participant(conference_sid, participant)
@@ -207,6 +211,14 @@ class SdkTwilioGateway:
         ctx = self._conference(conference_sid)
         ended = await self._repeatable("UpdateConference", lambda: ctx.update_async(status="completed"))
         return conference_snapshot(ended)
+
+    async def announce_to_conference(self, conference_sid: str, url: str, method: str) -> ConferenceSnapshot:
+        """Play `url` to everyone in the conference (UpdateConference AnnounceUrl). Retried like any update: a
+        repeat after a lost answer plays the announcement twice, which beats not playing it."""
+        ctx = self._conference(conference_sid)
+        updated = await self._repeatable(
+            "UpdateConference", lambda: ctx.update_async(announce_url=url, announce_method=method))
+        return conference_snapshot(updated)
 
     # Conference recordings
 

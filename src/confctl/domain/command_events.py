@@ -22,18 +22,21 @@ class ParticipantDialRequested(DomainEvent):
     to: str
     at: str
     mode: str = "normal"
-    coach: str | None = None
+    coach: str | None = None  # the coached agent's label
     transfer_id: str | None = None
+    call_sid_to_coach: str | None = None  # and its call, as asked of Twilio (None in logs stored before)
+    timeout_s: int | None = None  # the ring timeout asked of Twilio (None: Twilio's default)
 
 
 @dataclass(frozen=True, slots=True)
 class ParticipantDialed(DomainEvent):
-    """Twilio accepted the dial and gave the leg its CallSid."""
+    """Twilio accepted the dial and gave the leg its CallSid (and, for a coach, whom Twilio has it coach)."""
 
     type: ClassVar[str] = "participant.dialed"
     label: str
     call_sid: str
     at: str
+    call_sid_to_coach: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from confctl.domain import command_events as ce
+from confctl.domain.coaching import named, stopped
 from confctl.domain.evolve import earliest, first, infer_role, on, replace_participant, with_leg_sid
 from confctl.domain.frozen import replace
 from confctl.domain.model import Conference, Participant, Recording, Transfer
@@ -27,7 +28,13 @@ def _dial_requested(conference: Conference, e: ce.ParticipantDialRequested) -> C
         requested_coach=e.coach,
         first_seen_at=e.at,
         transfer_id=e.transfer_id,
+        timeout_s=e.timeout_s,
     )
+    if e.mode == "coach":
+        # Logs stored before the intent carried the CallSid name the agent by label (connected when asked).
+        coached = conference.find(e.coach) if e.coach else None
+        target = e.call_sid_to_coach or (coached.call_sid if coached else None)
+        participant = named(participant, target, conference.last_sequence)
     return replace_participant(conference, None, participant)
 
 
@@ -38,7 +45,8 @@ def _dialed(conference: Conference, e: ce.ParticipantDialed) -> Conference:
     leg = _leg_for(conference, e.label)
     if leg is None:
         return conference
-    return replace_participant(with_leg_sid(conference, leg, e.call_sid), leg, replace(leg, call_sid=e.call_sid))
+    dialed = named(replace(leg, call_sid=e.call_sid), e.call_sid_to_coach, conference.last_sequence)
+    return replace_participant(with_leg_sid(conference, leg, e.call_sid), leg, dialed)
 
 
 @on(ce.ParticipantDialFailed)
@@ -49,20 +57,34 @@ def _dial_failed(conference: Conference, e: ce.ParticipantDialFailed) -> Confere
     return replace_participant(conference, leg, replace(leg, dial_error=e.reason, left_at=leg.left_at))
 
 
+@on(ce.ParticipantUpdateRequested)
+def _update_requested(conference: Conference, e: ce.ParticipantUpdateRequested) -> Conference:
+    leg = conference.by_call_sid(e.call_sid)
+    wanted = e.changes.get("call_sid_to_coach")
+    # A leg that is not coaching yet may be seen coaching before Twilio's answer is stored (its callback comes
+    # first): whom, only the request says. A leg already coaching keeps whom it coaches until Twilio answers,
+    # so a refused switch leaves it as Twilio has it.
+    if leg is None or leg.coaching or e.changes.get("coaching") is not True or not isinstance(wanted, str):
+        return conference
+    return replace_participant(conference, leg, named(leg, wanted, conference.last_sequence))
+
+
 @on(ce.ParticipantUpdated)
 def _updated(conference: Conference, e: ce.ParticipantUpdated) -> Conference:
     leg = conference.by_call_sid(e.call_sid)
+    if leg is None:
+        return conference
     order = (e.after_sequence, 1)
+    f = e.flags
+    # Whom it coaches only REST answers tell, so that is taken even from an answer a newer callback outranks.
+    updated = named(leg, f.call_sid_to_coach, e.after_sequence) if f.coaching else leg
     # Of two REST answers after the same callback, the one stored later is Twilio's newer view (hold, then at
     # once unhold, both answered before any callback): only a strictly newer snapshot is kept over this one.
-    if leg is None or order < leg.snapshot_order:
-        return conference
-    f = e.flags
-    return replace_participant(conference, leg, replace(
-        leg, muted=f.muted, hold=f.hold, coaching=f.coaching,
-        call_sid_to_coach=f.call_sid_to_coach if f.coaching else None,
-        end_conference_on_exit=f.end_conference_on_exit, snapshot_order=order,
-    ))
+    if order >= leg.snapshot_order:
+        updated = replace(updated, muted=f.muted, hold=f.hold, coaching=f.coaching,
+                          end_conference_on_exit=f.end_conference_on_exit, snapshot_order=order,
+                          **({} if f.coaching else stopped()))
+    return conference if updated is leg else replace_participant(conference, leg, updated)
 
 
 @on(ce.RecordingUpdated)
@@ -104,13 +126,15 @@ def _participant_corrected(conference: Conference, e: ce.ParticipantCorrected) -
     updated = replace(
         base, joined_at=base.joined_at or e.at, left_at=None if leg is None else leg.left_at,
         muted=f.muted, hold=f.hold, coaching=f.coaching,
-        call_sid_to_coach=f.call_sid_to_coach if f.coaching else None,
         end_conference_on_exit=f.end_conference_on_exit,
         snapshot_order=max(base.snapshot_order, order),
         first_seen_at=earliest(base.first_seen_at, e.at),
         joined_order=base.joined_order if base.joined_at is not None else order,
+        **({} if f.coaching else stopped()),
     )
-    return replace_participant(conference, leg, updated)
+    # Twilio's Participants list names whom it coaches: `sync` repairs that too.
+    return replace_participant(conference, leg, named(updated, f.call_sid_to_coach, e.after_sequence)
+                               if f.coaching else updated)
 
 
 # --- transfers ----------------------------------------------------------------------------------------

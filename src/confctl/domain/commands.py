@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from confctl.domain import command_events as ce
 from confctl.domain import errors as de
 from confctl.domain.addresses import check_address
-from confctl.domain.effects import Dial, EndConference, HangUp, Kick, Plan, Update, UpdateRecording
+from confctl.domain.effects import Dial, Effect, EndConference, HangUp, Kick, Plan, Update, UpdateRecording
+from confctl.domain.labels import check_label
 from confctl.domain.model import Conference, Mode, Participant
 from confctl.domain.policy import end_on_exit_fix, end_on_exit_for, supervisor_flags
 
@@ -42,25 +43,33 @@ def connected(conference: Conference, ref: str) -> Participant:
 
 
 def free_label(conference: Conference, wanted: str | None, role: str) -> str:
-    """`wanted` if no live leg has it (else LabelTaken), or the first free `{role}-{n}`."""
+    """`wanted` if Twilio would take it (else InvalidLabel) and no live leg has it (else LabelTaken), or the
+    first free `{role}-{n}` (checked too: a label confctl makes up must not be one Twilio refuses either)."""
     taken = {p.label for p in conference.participants if p.is_live}
     if wanted is not None:
+        check_label(wanted)
         if wanted in taken:
             raise de.LabelTaken(f"label {wanted!r} is in use in {conference.id!r}")
         return wanted
     n = 1
     while f"{role}-{n}" in taken:
         n += 1
-    return f"{role}-{n}"
+    return check_label(f"{role}-{n}")
 
 
 def coach_target(conference: Conference, ref: str | None) -> Participant:
-    """The agent a coaching supervisor speaks to: it must be in the conference (Twilio 16028)."""
+    """The agent a coaching supervisor speaks to: it must be in the conference (Twilio 16028) and not on hold
+    (Twilio 16027), whether the coach is being dialed or an existing leg switches to coach (or to another agent).
+
+    Twilio refuses only the coaching request: putting a coached agent on hold is allowed (it hears music, and the
+    whisper reaches nobody meanwhile), so `plan_change` lets a hold through."""
     if ref is None:
         raise de.InvalidRequest("mode 'coach' needs `coach`: the label of the agent to coach")
     found = conference.find(ref)
     if found is None or not found.is_connected or found.call_sid is None:
         raise de.CoachTargetNotConnected(f"coach target {ref!r} is not connected")
+    if found.hold:
+        raise de.CoachTargetOnHold(f"coach target {found.label!r} is on hold: take them off hold first")
     return found
 
 
@@ -87,7 +96,8 @@ def plan_add(conference: Conference, cmd: AddParticipant, at: str) -> tuple[Plan
     label = free_label(conference, cmd.label, cmd.role)
     muted, coaching, to_coach = supervisor_flags(mode, coach_sid) if cmd.role == "supervisor" else (False, False, None)
     event = ce.ParticipantDialRequested(label=label, role=cmd.role, to=cmd.to, at=at, mode=mode,
-                                        coach=cmd.coach if mode == "coach" else None)
+                                        coach=cmd.coach if mode == "coach" else None, call_sid_to_coach=to_coach,
+                                        timeout_s=cmd.timeout_s)
     dial = Dial(label=label, to=cmd.to, role=cmd.role, timeout_s=cmd.timeout_s, muted=muted, coaching=coaching,
                 call_sid_to_coach=to_coach, end_conference_on_exit=end_on_exit_for(cmd.role))
     return Plan(events=[event], effects=[dial]), label
@@ -132,7 +142,7 @@ def plan_change(conference: Conference, ref: str, cmd: ChangeParticipant, at: st
         "call_sid_to_coach": update.call_sid_to_coach, "hold_url": update.hold_url}.items() if v is not None}
     if not changes:
         raise de.InvalidRequest("nothing to change: give hold, muted, mode or coach")
-    effects: list[Dial | Update | Kick | HangUp | EndConference | UpdateRecording] = []
+    effects: list[Effect] = []
     fix = end_on_exit_fix(leg) if cmd.hold else None
     if fix is not None and not leg.hold:
         effects.append(fix)  # before the hold: Twilio ignores end-on-exit changes on a held leg

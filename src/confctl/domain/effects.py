@@ -70,7 +70,16 @@ class UpdateRecording:
     pause_behavior: str | None = None
 
 
-Effect = Dial | Update | Kick | HangUp | EndConference | UpdateRecording
+@dataclass(frozen=True, slots=True)
+class Announce:
+    """Play `url` to one joined leg (UpdateParticipant AnnounceUrl) or, with no leg, to the whole conference."""
+
+    url: str
+    label: str | None = None
+    call_sid: str | None = None
+
+
+Effect = Dial | Update | Kick | HangUp | EndConference | UpdateRecording | Announce
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +106,7 @@ EFFECT_KINDS: dict[str, type[Effect]] = {
     "hang_up": HangUp,
     "end_conference": EndConference,
     "update_recording": UpdateRecording,
+    "announce": Announce,
 }
 _KIND_OF = {cls: kind for kind, cls in EFFECT_KINDS.items()}
 

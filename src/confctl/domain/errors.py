@@ -49,6 +49,18 @@ class CoachTargetNotConnected(DomainError):
     code = "coach_target_not_connected"
 
 
+class CoachTargetOnHold(DomainError):
+    """Twilio refuses to add or switch a coach to a participant on hold (16027)."""
+
+    code = "coach_target_on_hold"
+
+
+class InvalidLabel(DomainError):
+    """A label Twilio would refuse (16024 on REST, 16023 in TwiML): see domain/labels.py (422)."""
+
+    code = "invalid_label"
+
+
 class NotASupervisor(DomainError):
     code = "not_a_supervisor"
 

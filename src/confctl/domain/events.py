@@ -19,12 +19,12 @@ class DomainEvent:
 
 @dataclass(frozen=True, slots=True)
 class ParticipantFlags:
-    """Twilio's view of a participant, as carried by every participant callback."""
+    """Twilio's view of a participant, as carried by every participant callback and REST resource."""
 
     muted: bool = False
     hold: bool = False
     coaching: bool = False
-    call_sid_to_coach: str | None = None
+    call_sid_to_coach: str | None = None  # REST resources only: a callback never says whom (domain/coaching.py)
     end_conference_on_exit: bool = False
     start_conference_on_enter: bool = True
 

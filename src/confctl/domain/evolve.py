@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from confctl.domain import coaching as coaching_rules
 from confctl.domain import events as ev
 from confctl.domain.frozen import replace
+from confctl.domain.lost_callbacks import note_sequence
 from confctl.domain.model import (
     CUSTOMER_LABEL,
     FAILED_CALL_STATUSES,
@@ -81,16 +83,19 @@ def _participant_event(conference: Conference, event: ev.ParticipantSeen) -> Con
     )
     changes: dict[str, Any] = {"call_sid": event.call_sid, "first_seen_at": earliest(base.first_seen_at, event.at)}
     order = (event.sequence, 0)
-    if order > base.snapshot_order:
+    newest = order > base.snapshot_order
+    if newest:
         flags = event.flags
         changes.update(
             muted=flags.muted,
             hold=flags.hold,
             coaching=flags.coaching,
-            call_sid_to_coach=flags.call_sid_to_coach if flags.coaching else None,
             end_conference_on_exit=flags.end_conference_on_exit,
+            start_conference_on_enter=flags.start_conference_on_enter,
             snapshot_order=order,
         )
+    # Whom it coaches is not in the callback: kept from confctl's requests and Twilio's REST answers.
+    changes.update(coaching_rules.after_callback(base, event.flags, event.sequence, newest))
     if isinstance(event, ev.ParticipantJoined):
         changes.update(joined_at=earliest(base.joined_at, event.at), joined_order=first(base.joined_order, order))
         if conference.ended_at is not None and base.left_at is None:
@@ -112,7 +117,13 @@ def _participant_event(conference: Conference, event: ev.ParticipantSeen) -> Con
                     else tuple(participant if p is existing else p for p in conference.participants))
     conference = with_leg_sid(conference, existing, event.call_sid)
     return replace(conference, participants=participants, last_sequence=max(conference.last_sequence, event.sequence),
+                   missing_sequences=_noted(conference, event.sequence),
                    twilio_sid=conference.twilio_sid or event.conference_sid)
+
+
+def _noted(conference: Conference, sequence: int) -> tuple[tuple[int, int], ...]:
+    """The conference's missing SequenceNumbers once this callback's is seen (a lost callback leaves a gap)."""
+    return note_sequence(conference.missing_sequences, conference.last_sequence, sequence)
 
 
 def _final(call_status: str | None) -> str | None:
@@ -160,6 +171,7 @@ def _started(conference: Conference, event: ev.ConferenceStarted) -> Conference:
         started_at=earliest(conference.started_at, event.at),
         created_at=earliest(conference.created_at, event.at),
         last_sequence=max(conference.last_sequence, event.sequence),
+        missing_sequences=_noted(conference, event.sequence),
     )
 
 
@@ -180,11 +192,14 @@ def _ended(conference: Conference, event: ev.ConferenceEnded) -> Conference:
         end_reason=event.reason,
         created_at=earliest(conference.created_at, event.at),
         last_sequence=max(conference.last_sequence, event.sequence),
+        missing_sequences=_noted(conference, event.sequence),
         participants=participants,
     )
 
 
-_RECORDING_RANK = {"in-progress": 0, "paused": 1, "stopped": 2, "completed": 3, "absent": 3, "failed": 3}
+# `processing`: Twilio is still writing the file of a stopped recording (then `completed`).
+_RECORDING_RANK = {"in-progress": 0, "paused": 1, "stopped": 2, "processing": 2,
+                   "completed": 3, "absent": 3, "failed": 3}
 
 
 def _recording(conference: Conference, event: ev.RecordingStatusChanged) -> Conference:
@@ -240,4 +255,4 @@ def fold(conference_id: str, events: Iterable[ev.DomainEvent]) -> Conference:
 
 
 # Command and transfer events evolve the state too; their handlers register themselves with `on`.
-from confctl.domain import command_evolve  # noqa: E402, F401
+from confctl.domain import announcements, command_evolve  # noqa: E402, F401

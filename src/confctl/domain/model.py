@@ -25,6 +25,9 @@ FAILED_CALL_STATUSES = frozenset({"busy", "no-answer", "failed", "canceled"})
 # callback": the join a participant-leave implies.
 SnapshotOrder = tuple[int, int]
 NO_SNAPSHOT: SnapshotOrder = (-1, 0)
+# Conference SequenceNumbers not seen below the highest one seen, as inclusive ranges in ascending order
+# (domain/lost_callbacks.py): a callback lost, or one still on its way.
+SequenceGaps = tuple[tuple[int, int], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +53,10 @@ class Participant:
     muted: bool = False
     hold: bool = False
     coaching: bool = False
+    # Whom it whispers to while `coaching`: from confctl's requests and Twilio's REST resources, never from a
+    # callback (Twilio's carry `Coaching` only); see domain/coaching.py.
     call_sid_to_coach: str | None = None
+    coach_unconfirmed_after: int | None = None
     end_conference_on_exit: bool = False
     snapshot_order: SnapshotOrder = NO_SNAPSHOT
     first_seen_at: str | None = None
@@ -62,6 +68,8 @@ class Participant:
     leave_reason: str | None = None
     final_call_status: str | None = None
     dial_error: str | None = None
+    start_conference_on_enter: bool = True  # as Twilio last reported it (every leg confctl makes has it)
+    timeout_s: int | None = None  # how long confctl asked Twilio to ring it (None: Twilio's default)
 
     @property
     def status(self) -> ParticipantStatus:
@@ -148,6 +156,7 @@ class Conference:
     end_reason: str | None = None
     ended_order: SnapshotOrder | None = None
     last_sequence: int = 0
+    missing_sequences: SequenceGaps = ()
     participants: tuple[Participant, ...] = ()
     transfers: tuple[Transfer, ...] = ()
     recording: Recording | None = None

@@ -75,7 +75,8 @@ def plan_transfer(conference: Conference, cmd: StartTransfer, transfer_id: str, 
     events: list[ev.DomainEvent] = [
         ce.TransferRequested(transfer_id=transfer_id, kind=cmd.kind, from_label=source.label, to=cmd.to,
                              target_label=label, target_role=cmd.target_role, at=at, fallback_to=cmd.fallback_to),
-        ce.ParticipantDialRequested(label=label, role=cmd.target_role, to=cmd.to, at=at, transfer_id=transfer_id),
+        ce.ParticipantDialRequested(label=label, role=cmd.target_role, to=cmd.to, at=at, transfer_id=transfer_id,
+                                    timeout_s=cmd.timeout_s),
     ]
     # Every leg gets its policy flag before the customer is held: an agent that joined elsewhere with
     # end-on-exit set must not end the customer's call by leaving mid-transfer.

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import JSONResponse
 
+from confctl.domain import announcements as an
 from confctl.domain import commands as cmd
 from confctl.domain import transfers as tr
 from confctl.entry import schemas
@@ -26,7 +27,11 @@ Key = Annotated[ApiKey, Depends(authenticate)]
 
 def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     described = {401: "No valid API key", 403: "The API key lacks the scope", 404: "Not found",
-                 409: "Conflicts with the conference's state", 422: "Invalid request",
+                 409: ("Conflicts with the conference's state (conference_ended, participant_not_connected, "
+                       "transfer_in_progress, invalid_transition, label_taken, coach_target_not_connected, "
+                       "coach_target_on_hold, idempotency_key_in_flight)"),
+                 422: ("Invalid request (invalid_request, invalid_address, invalid_label, not_a_supervisor, "
+                       "idempotency_key_reused)"),
                  502: "Twilio refused (twilio_error)",
                  503: "Twilio unreachable (twilio_unavailable) or the database is (database_unavailable)"}
     return {c: {"model": schemas.Problem, "description": described[c]} for c in (401, 403, *codes, 503)}
@@ -100,6 +105,19 @@ async def end_conference(request: Request, conference_id: str, key: Key) -> dict
     check_scope(key, "control")
     await _control(request).end_conference(conference_id, key.name)
     return {"status": "accepted", "conference_id": conference_id}
+
+
+@router.post("/conferences/{conference_id}/announcements", status_code=202, operation_id="announce",
+             summary="Play audio to one participant or to the whole conference",
+             response_model=schemas.AnnouncementAccepted, responses=_problems(404, 409, 422, 502, 503))
+async def announce(request: Request, conference_id: str, body: schemas.AnnouncementRequest, key: Key) -> JSONResponse:
+    """`202` once Twilio has taken it; `announcement.played` (or `announcement.failed`) follows on the event stream
+    when it has played, with the URL and, for a participant still in the conference, its label. `to` must be a
+    joined participant (`404 participant_not_found`, `409 participant_not_connected`). Accepts `Idempotency-Key`."""
+    check_scope(key, "control")
+    command = an.MakeAnnouncement(url=body.url, to=body.to)
+    return await idempotent(request, body.model_dump(), 202,
+                            lambda: _control(request).announce(conference_id, command, key.name))
 
 
 @router.post("/conferences/{conference_id}/sync", operation_id="syncConference",

@@ -28,7 +28,13 @@ from confctl.adapters.signature import SignatureChecker
 from confctl.adapters.twilio_gateway import SdkTwilioGateway
 from confctl.entry import api_control, api_read, api_stream, docs, errors, metrics, webhooks
 from confctl.entry.container import Container, SystemClock
-from confctl.entry.metrics import APPEND_BATCH, DEFERRED_FACTS, RECONCILE_REPAIRS, metered_gateway
+from confctl.entry.metrics import (
+    APPEND_BATCH,
+    DEFERRED_FACTS,
+    RECONCILE_REPAIRS,
+    count_reconcile,
+    metered_gateway,
+)
 from confctl.entry.schemas import Health
 from confctl.entry.settings import Settings
 from confctl.service.callbacks import CallbackService
@@ -40,6 +46,7 @@ from confctl.service.outage import DeferredFacts, StoreUnavailable
 from confctl.service.outbox import EffectRetry, EffectWorker
 from confctl.service.ports import Clock
 from confctl.service.reconcile import Reconciler
+from confctl.service.suspicions import SuspicionWatch, WatchPolicy
 
 log = structlog.get_logger(__name__)
 
@@ -65,11 +72,12 @@ def build_container(
     conferences = ConferenceRepository(store, worker_id=worker_id)
     outbox = PgOutbox(pool, worker_id)
     clock = clock or SystemClock()
-    worker = control = reconciler = None
+    worker = control = reconciler = suspicions = None
     if gateway is not None:
         gateway = metered_gateway(gateway)
         call_settings = CallSettings(public_url=settings.public_url, caller_id=settings.caller_id,
                                      hold_music_url=settings.hold_music_url, wait_url=settings.wait_url,
+                                     wait_method=settings.wait_method, hold_method=settings.hold_method,
                                      record=settings.record,
                                      connection_overrides=settings.twilio_connection_overrides)
         runner = EffectRunner(conferences, gateway, clock, call_settings)
@@ -79,7 +87,13 @@ def build_container(
         control = ControlService(conferences, store, gateway, clock,
                                  answer_timeout_s=settings.command_timeout_s, outbox=outbox)
         reconciler = Reconciler(conferences, store, gateway, clock, interval_s=settings.reconcile_s, lock=outbox,
-                                on_repair=RECONCILE_REPAIRS.inc)
+                                on_repair=RECONCILE_REPAIRS.inc, on_outcome=count_reconcile)
+        if settings.reconcile_triggers:
+            suspicions = SuspicionWatch(
+                conferences, reconciler.reconcile, clock,
+                WatchPolicy(grace_s=settings.reconcile_grace_s, dialing_margin_s=settings.reconcile_dialing_margin_s),
+                on_cleared=lambda trigger: count_reconcile(trigger, "cleared"))
+            conferences.on_stored = suspicions.observe
     return Container(
         clock=clock,
         settings=settings,
@@ -96,6 +110,7 @@ def build_container(
         worker=worker,
         outbox=outbox,
         reconciler=reconciler,
+        suspicions=suspicions,
     )
 
 

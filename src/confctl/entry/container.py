@@ -16,6 +16,7 @@ from confctl.service.live import CoalescedReads, LocalNotifier, Notifier
 from confctl.service.outbox import EffectWorker
 from confctl.service.ports import Clock, EventStore, IdempotencyStore, ReadModel
 from confctl.service.reconcile import Reconciler
+from confctl.service.suspicions import SuspicionWatch
 
 
 class SystemClock:
@@ -44,12 +45,15 @@ class Container:
     feed: CoalescedReads = field(init=False)  # what live streams read (identical reads at once shared)
     outbox: PgOutbox | None = None
     reconciler: Reconciler | None = None  # compares live conferences with Twilio every CONFCTL_RECONCILE_S
+    suspicions: SuspicionWatch | None = None  # has a conference reconciled when one of its callbacks was lost
 
     def __post_init__(self) -> None:
         self.feed = CoalescedReads(self.store)
 
     async def aclose(self) -> None:
         """Stop the background work and release connections, in dependency order."""
+        if self.suspicions is not None:
+            await self.suspicions.aclose()
         if self.reconciler is not None:
             await self.reconciler.aclose()
         if self.worker is not None:

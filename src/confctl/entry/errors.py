@@ -13,6 +13,7 @@ from starlette.routing import Match
 
 from confctl.domain import errors as de
 from confctl.domain.addresses import check_address
+from confctl.domain.labels import label_problem
 from confctl.service.gateway import TwilioError, TwilioUnavailable
 from confctl.service.outage import StoreUnavailable
 
@@ -30,8 +31,10 @@ DOMAIN_STATUS: dict[type[de.DomainError], int] = {
     de.InvalidTransition: 409,
     de.LabelTaken: 409,
     de.CoachTargetNotConnected: 409,
+    de.CoachTargetOnHold: 409,
     de.NotASupervisor: 422,
     de.InvalidAddress: 422,
+    de.InvalidLabel: 422,
     de.InvalidRequest: 422,
 }
 
@@ -86,6 +89,43 @@ def _address_detail(error: Any) -> str:
     return _validation_detail_of([error])
 
 
+# Body fields that hold a label: a new one (`label`) or one naming a participant (`coach`, a transfer's `from`).
+LABEL_FIELDS = frozenset({"label", "coach", "from"})
+_LABEL_ERRORS = frozenset({"string_pattern_mismatch", "string_too_short", "string_too_long", "value_error"})
+
+
+def _about_a_label(error: Any) -> bool:
+    """A validation error that API.md calls `invalid_label`: a string that cannot be a participant's label."""
+    loc = error.get("loc", ())
+    return len(loc) == 2 and loc[0] == "body" and loc[-1] in LABEL_FIELDS and error.get("type") in _LABEL_ERRORS
+
+
+def _label_detail(error: Any) -> str:
+    """The domain's words for a label Twilio would refuse, else what confctl's narrower pattern allows."""
+    field = str(error["loc"][-1])
+    value = error.get("input")
+    problem = label_problem(value) if isinstance(value, str) else None
+    if problem is None and error.get("type") == "string_pattern_mismatch":
+        problem = "may hold only letters, digits, space and _ . : @ + -"
+    return f"{field} {problem}" if problem else _validation_detail_of([error])
+
+
+# Twilio refusals with an answer of their own: a precondition lost to a race (the agent was put on hold after
+# confctl checked), or an account setting the operator has to change.
+TWILIO_CODES: dict[int, tuple[int, str]] = {16027: (409, "coach_target_on_hold")}
+TWILIO_HINTS: dict[int, str] = {
+    16000: "Coaching needs Twilio's Agent Conference: enable Agent Conference in the Twilio Console's Voice "
+           "conference settings page.",
+}
+
+
+def twilio_detail(exc: TwilioError) -> str:
+    """Twilio's code and message, and what to do about it when that is known."""
+    hint = TWILIO_HINTS.get(exc.code) if exc.code is not None else None
+    detail = f"Twilio error {exc.code}: {exc.message}"
+    return f"{detail.rstrip('.')}. {hint}" if hint else detail
+
+
 def _validation_detail(exc: RequestValidationError) -> str:
     return _validation_detail_of(exc.errors())
 
@@ -128,12 +168,16 @@ def install(app: FastAPI) -> None:
         address = next((e for e in exc.errors() if _about_an_address(e)), None)
         if address is not None:
             return problem(422, "invalid_address", _address_detail(address))
+        label = next((e for e in exc.errors() if _about_a_label(e)), None)
+        if label is not None:
+            return problem(422, "invalid_label", _label_detail(label))
         return problem(422, "invalid_request", _validation_detail(exc))
 
     @app.exception_handler(TwilioError)
     async def on_twilio(_: Request, exc: TwilioError) -> JSONResponse:
-        return problem(502, "twilio_error", f"Twilio error {exc.code}: {exc.message}",
-                       twilio_code=exc.code, twilio_status=exc.status)
+        status, code = TWILIO_CODES.get(exc.code, (502, "twilio_error")) if exc.code is not None \
+            else (502, "twilio_error")
+        return problem(status, code, twilio_detail(exc), twilio_code=exc.code, twilio_status=exc.status)
 
     @app.exception_handler(TwilioUnavailable)
     async def on_unavailable(_: Request, exc: TwilioUnavailable) -> JSONResponse:

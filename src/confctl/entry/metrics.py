@@ -48,6 +48,13 @@ RECONCILE_REPAIRS = Counter(
     "confctl_reconcile_repairs_total",
     "Drifts from Twilio found and stored as corrections by the periodic reconciliation",
 )
+RECONCILE_TRIGGERS = Counter(
+    "confctl_reconcile_triggers_total",
+    "Conferences reconciled with Twilio, by what triggered it (periodic, sequence_gap, start_missing, "
+    "dialing_overdue) and outcome: repaired, in_sync, failed (Twilio unreadable); cleared: a SequenceNumber gap "
+    "that filled within its grace, so Twilio was not read.",
+    ["trigger", "outcome"],
+)
 APPEND_BATCH = Histogram(
     "confctl_append_batch_size", "Appends committed together in one transaction (group commit).",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
@@ -59,6 +66,11 @@ DEFERRED_FACTS = Gauge(
     "confctl_deferred_facts", "Facts answered to Twilio during a database outage and not stored yet (voice calls).",
 )
 
+
+
+def count_reconcile(trigger: str, outcome: str) -> None:
+    """One conference reconciled (or one suspicion cleared) by this trigger."""
+    RECONCILE_TRIGGERS.labels(trigger=trigger, outcome=outcome).inc()
 
 
 def count_callback(kind: str, change: Change | None) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from confctl.domain.labels import MAX_LABEL, label_problem
 
 # Versions and positions are PostgreSQL bigints: a bound beyond this reaches no row, and cannot be sent (a 500).
 INT64_MAX = 2**63 - 1
@@ -83,7 +85,7 @@ class Recording(BaseModel):
     """The conference recording."""
 
     sid: str
-    status: Literal["in-progress", "paused", "stopped", "completed", "absent"] | str
+    status: Literal["in-progress", "paused", "stopped", "processing", "completed", "absent"] | str
     url: str | None
 
 
@@ -165,8 +167,27 @@ ADDRESS_PATTERN = (r"^(\+[1-9][0-9]{6,14}|client:[A-Za-z0-9_.\-]{1,121}"
 Address = Annotated[str, Field(
     description="E.164 number (+15551234567), client:NAME or sip:USER@HOST.",
     examples=["+15551234567", "client:alice"], min_length=1, max_length=256, pattern=ADDRESS_PATTERN)]
-Label = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@+\- ]+$",
-                             examples=["agent-bob"])]
+
+
+def _twilio_label(value: str) -> str:
+    """A label Twilio would take (domain/labels.py): its CallSid rule is beyond what a JSON Schema pattern here can
+    say (pydantic's regex engine has no look-ahead), so it is checked after the pattern."""
+    problem = label_problem(value)
+    if problem is not None:
+        raise ValueError(f"label {problem}")
+    return value
+
+
+# Letters, digits, space and `_ . : @ + -` only: so no `/` nor `%2F` (Twilio's 16024), nor NUL.
+LABEL_PATTERN = r"^[A-Za-z0-9_.:@+\- ]+$"
+Label = Annotated[str, Field(
+    min_length=1, max_length=MAX_LABEL, pattern=LABEL_PATTERN, examples=["agent-bob"],
+    description=(f"A new participant's label, unique among the live legs: at most {MAX_LABEL} characters of "
+                 "letters, digits, space and `_ . : @ + -` (so never `/`), and not shaped like a CallSid (`CA` "
+                 "and 32 hexadecimal digits, in any case), as Twilio requires; anything else is 422 invalid_label.")),
+    AfterValidator(_twilio_label)]
+# A participant named by its label (or its CallSid, which is why the CallSid rule does not apply).
+LabelRef = Annotated[str, Field(min_length=1, max_length=MAX_LABEL, pattern=LABEL_PATTERN, examples=["agent-bob"])]
 
 
 class AddParticipantRequest(BaseModel):
@@ -178,7 +199,7 @@ class AddParticipantRequest(BaseModel):
     label: Label | None = None
     mode: Literal["monitor", "coach", "barge"] | None = Field(
         None, description="Supervisors only (default monitor).")
-    coach: Label | None = Field(None, description="Supervisors in mode coach: the label of the agent to coach.")
+    coach: LabelRef | None = Field(None, description="Supervisors in mode coach: the label of the agent to coach.")
     timeout_s: RingSeconds | None = Field(None, description="How long to ring before giving up.")
 
 
@@ -191,7 +212,7 @@ class ChangeParticipantRequest(BaseModel):
     # No NUL: PostgreSQL text and jsonb cannot hold one (the command is stored before Twilio is called).
     hold_music_url: str | None = Field(None, max_length=2048, pattern=r"^https?://[^\x00]*$")
     mode: Literal["monitor", "coach", "barge"] | None = None
-    coach: Label | None = None
+    coach: LabelRef | None = None
 
 
 class StartTransferRequest(BaseModel):
@@ -199,7 +220,7 @@ class StartTransferRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
     kind: Literal["warm", "cold"]
-    from_: Label = Field(alias="from", description="Label of the agent handing the customer over.")
+    from_: LabelRef = Field(alias="from", description="Label of the agent handing the customer over.")
     to: Address
     label: Label | None = None
     target_role: Literal["agent", "external"] = "agent"
@@ -220,6 +241,29 @@ class Accepted(BaseModel):
 
     status: Literal["accepted"] = "accepted"
     conference_id: str
+
+
+class AnnouncementRequest(BaseModel):
+    """Play audio to one joined participant (`to`), or to everyone in the conference when `to` is left out."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
+        {"url": "https://media.example.com/this-call-is-recorded.mp3"},
+        {"url": "https://media.example.com/supervisor-joining.mp3", "to": "agent-1"},
+    ]})
+    url: str = Field(max_length=2048, pattern=r"^https?://[^\s\x00]+$", description=(
+        "An MP3 or WAV file, or a TwiML document of <Play>, <Say>, <Pause> and <Redirect> only; Twilio fetches it "
+        "with GET. `announcement.played` follows when it has played, `announcement.failed` when Twilio reports a "
+        "failure."), examples=["https://media.example.com/this-call-is-recorded.mp3"])
+    to: LabelRef | None = Field(None, description="The label (or CallSid) of a joined participant; none: everyone.")
+
+
+class AnnouncementAccepted(BaseModel):
+    """Twilio took the announcement; its end is on the event stream (`announcement.played` / `.failed`)."""
+
+    status: Literal["accepted"] = "accepted"
+    conference_id: str
+    url: str
+    to: str | None = Field(description="The participant's label, or null for the whole conference.")
 
 
 class SyncResult(BaseModel):

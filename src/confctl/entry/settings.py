@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from confctl.service.webhook_urls import CONNECTION_OVERRIDES, check_overrides
 
 Scope = Literal["read", "control", "supervise"]
+Method = Literal["GET", "POST"]
 
 
 class ApiKey(BaseModel):
@@ -38,6 +39,10 @@ class Settings(BaseSettings):
     api_keys: list[ApiKey] = []
     hold_music_url: str | None = None
     wait_url: str | None = None
+    # How Twilio fetches those URLs: GET (Twilio's advice for static audio, which it then caches) or POST (a
+    # TwiML app that wants Twilio's parameters in a form). Twilio's own default is POST for a waitUrl.
+    wait_method: Method = "GET"
+    hold_method: Method = "GET"
     record: bool = False
     # The fragment on every webhook URL confctl hands Twilio (service/webhook_urls.py); "" for none.
     twilio_connection_overrides: str = CONNECTION_OVERRIDES
@@ -67,6 +72,13 @@ class Settings(BaseSettings):
     effect_retry_s: float = Field(default=600.0, ge=0)
     effect_backoff_max_s: float = Field(default=30.0, gt=0)  # the longest wait between two tries
     reconcile_s: float = Field(default=30.0, ge=0)
+    # Lost callbacks noticed as they happen (service/suspicions.py) get their conference reconciled at once: a
+    # SequenceNumber gap, or a conference still `init` with two legs joined, that lasts reconcile_grace_s
+    # (callbacks arrive out of order); a leg still dialing reconcile_dialing_margin_s after its ring timeout
+    # and Twilio's 5 s buffer. reconcile_triggers=false: only the periodic sweep.
+    reconcile_triggers: bool = True
+    reconcile_grace_s: float = Field(default=2.0, gt=0, le=300)
+    reconcile_dialing_margin_s: float = Field(default=30.0, ge=0, le=3600)
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -74,6 +86,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return json.loads(value) if value.strip() else []
         return value
+
+    @field_validator("wait_method", "hold_method", mode="before")
+    @classmethod
+    def _upper_method(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("twilio_connection_overrides")
     @classmethod

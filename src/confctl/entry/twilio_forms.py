@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from confctl.domain import announcements as an
 from confctl.domain import events as ev
 from confctl.entry.errors import ApiProblem
 from confctl.entry.schemas import INT64_MAX
@@ -155,11 +156,12 @@ def conference_status(form: Form, now: datetime) -> ConferenceCallback:
         )
     elif kind in PARTICIPANT_EVENTS:
         (call_sid,) = required(form, "CallSid")
+        # Twilio's conference callbacks carry `Coaching` but not `CallSidToCoach`: whom a coach whispers to is
+        # taken from confctl's own requests and Twilio's REST answers (domain/coaching.py), never from a form.
         flags = ev.ParticipantFlags(
             muted=_flag(form, "Muted"),
             hold=_flag(form, "Hold"),
             coaching=_flag(form, "Coaching"),
-            call_sid_to_coach=optional_sid(form, "CallSidToCoach"),
             end_conference_on_exit=_flag(form, "EndConferenceOnExit"),
             start_conference_on_enter=_flag(form, "StartConferenceOnEnter", default=True),
         )
@@ -171,7 +173,19 @@ def conference_status(form: Form, now: datetime) -> ConferenceCallback:
                                       call_status=form.get("ParticipantCallStatus") or None)
         else:
             fact = PARTICIPANT_EVENTS[kind](**common)  # type: ignore[arg-type]
+    elif kind in ("announcement-end", "announcement-fail"):
+        fact = _announcement(form, kind, conference_sid, sequence, at)
     return ConferenceCallback(friendly_name=name, sequence=sequence, dedupe_key=key, fact=fact)
+
+
+def _announcement(form: Form, kind: str, conference_sid: str, sequence: int, at: str) -> an.AnnouncementEnded:
+    """announcement-end / announcement-fail; the participant's CallSid and label only if it is still in."""
+    url, call_sid, label = form.get("AnnounceUrl") or None, optional_sid(form, "CallSid"), form.get("ParticipantLabel")
+    if kind == "announcement-fail":
+        return an.AnnouncementFailed(conference_sid=conference_sid, url=url, call_sid=call_sid, label=label or None,
+                                     sequence=sequence, at=at, reason=form.get("ReasonAnnouncementFailed") or None)
+    return an.AnnouncementPlayed(conference_sid=conference_sid, url=url, call_sid=call_sid, label=label or None,
+                                 sequence=sequence, at=at)
 
 
 def call_status(form: Form, now: datetime, label: str | None = None) -> tuple[ev.CallStatusChanged, str]:

@@ -110,6 +110,7 @@ async def voice_hook(c: Container, hook: Hook) -> Reply:
             label="customer",
             status_callback=urls.conference_status(),
             wait_url=c.settings.wait_url,
+            wait_method=c.settings.wait_method,
             record=c.settings.record,
             recording_status_callback=urls.recording_status(conference_id),
         )
@@ -118,7 +119,7 @@ async def voice_hook(c: Container, hook: Hook) -> Reply:
 
 
 async def conference_status_hook(c: Container, hook: Hook) -> Reply:
-    """A conference event (start, end, join, leave, mute, hold, modify) is stored."""
+    """A conference event (start, end, join, leave, mute, hold, modify, announcement) is stored."""
     form = signed_form(c, hook)
     callback = forms.conference_status(form, c.clock.now())
     if callback.fact is None:
@@ -209,7 +210,7 @@ async def voice(request: Request) -> Response:
 @router.post("/conference-status", status_code=204, operation_id="twilioConferenceStatus",
              summary="Conference status callback", response_class=Response, openapi_extra=_FORM, responses=_SIGNED)
 async def conference_status(request: Request) -> Response:
-    """Stores a conference event (start, end, join, leave, mute, hold, modify)."""
+    """Stores a conference event (start, end, join, leave, mute, hold, modify, announcement)."""
     return await _from_request(request, conference_status_hook)
 
 

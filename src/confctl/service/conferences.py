@@ -74,6 +74,8 @@ class ConferenceRepository:
         # Set by the outbox worker: every stored plan's effects start running as soon as they are stored,
         # whoever stored them (a webhook, a command, an outcome, a sync): none can be forgotten.
         self.run_effects: EffectRunner | None = None
+        # Set by the lost-callback watch (service/suspicions.py): shown every state stored, in memory only.
+        self.on_stored: Callable[[Conference], None] | None = None
 
     async def load(self, conference_id: str, *, remember: bool = True) -> Conference:
         """The current state (an empty Conference with version 0 when nothing is stored). `remember=False`: a
@@ -163,6 +165,8 @@ class ConferenceRepository:
             if result.duplicate:
                 return Change(state=state, events=[], plan=Plan(), duplicate=True)
             self._remember(after)
+            if self.on_stored is not None:
+                self.on_stored(after)
             change = Change(state=after, events=result.events, plan=plan, plan_id=plan_id,
                             effect_ids=tuple(result.effect_ids))
             if plan.effects and self.run_effects is not None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from confctl.domain import announcements as an
 from confctl.domain import commands as cmd
 from confctl.domain import errors as de
 from confctl.domain import transfers as tr
@@ -135,6 +136,14 @@ class ControlService:
     async def remove_participant(self, conference_id: str, ref: str, actor: str) -> None:
         """That leg leaves."""
         await self._run(conference_id, lambda s: cmd.plan_remove(s, ref, self._now()), actor, "remove_participant")
+
+    async def announce(self, conference_id: str, command: an.MakeAnnouncement, actor: str) -> dict[str, Any]:
+        """Play a URL to one joined participant, or to everyone in the conference."""
+        change = await self._run(conference_id, lambda s: an.plan_announcement(s, command, self._now()), actor,
+                                 "announce")
+        # The label the decision found (`to` may have named the leg by its CallSid); also for a resumed request.
+        to = next(e.data["to"] for e in change.events if e.type == an.AnnouncementRequested.type)
+        return {"status": "accepted", "conference_id": conference_id, "url": command.url, "to": to}
 
     async def end_conference(self, conference_id: str, actor: str) -> None:
         """Every leg ends."""

@@ -17,6 +17,7 @@ from confctl.domain.model import Conference
 from confctl.service.conferences import ConferenceRepository
 from confctl.service.gateway import (
     CONFERENCE_STATUS_EVENTS,
+    RECORDING_STATUS_EVENTS,
     DialRequest,
     ParticipantSnapshot,
     ParticipantUpdate,
@@ -28,6 +29,10 @@ from confctl.service.webhook_urls import CONNECTION_OVERRIDES, WebhookUrls
 
 log = structlog.get_logger(__name__)
 
+# How Twilio fetches an announcement's URL (its AnnounceMethod default is POST): GET, as for the music, since an
+# announcement is most often a static audio file, which a POST would not fetch from many servers (S3 refuses it).
+ANNOUNCE_METHOD = "GET"
+
 
 @dataclass(frozen=True, slots=True)
 class CallSettings:
@@ -37,6 +42,8 @@ class CallSettings:
     caller_id: str
     hold_music_url: str | None = None
     wait_url: str | None = None
+    wait_method: str = "GET"  # how Twilio fetches wait_url and a hold URL: GET lets it cache static audio
+    hold_method: str = "GET"
     record: bool = False
     connection_overrides: str = CONNECTION_OVERRIDES  # on every callback URL (service/webhook_urls.py)
 
@@ -98,7 +105,7 @@ class EffectRunner:
             if exc.status == 404:
                 return None
             raise
-        return ce.ParticipantDialed(label=effect.label, call_sid=snapshot.call_sid, at=at)
+        return _dialed(effect.label, snapshot, at)
 
     async def _conference_ref(self, state: Conference, *, sid_required: bool) -> str:
         """The ConferenceSid Twilio wants in its paths (CreateParticipant also takes the FriendlyName)."""
@@ -113,8 +120,11 @@ class EffectRunner:
         return found.sid
 
     def dial_request(self, conference_id: str, dial: fx.Dial) -> DialRequest:
-        """Twilio's CreateParticipant for a Dial effect: the same callbacks as every other way in."""
+        """Twilio's CreateParticipant for a Dial effect: the same conference settings as the voice webhook's
+        TwiML (status callback and events, recording, wait music), since whichever leg joins first sets them
+        for the whole conference (a dialed agent can connect before the customer's TwiML is run)."""
         urls = WebhookUrls(self.settings.public_url, self.settings.connection_overrides)
+        record = self.settings.record
         return DialRequest(
             from_=self.settings.caller_id,
             to=dial.to,
@@ -128,6 +138,10 @@ class EffectRunner:
             call_sid_to_coach=dial.call_sid_to_coach,
             end_conference_on_exit=dial.end_conference_on_exit,
             wait_url=self.settings.wait_url,
+            wait_method=self.settings.wait_method,
+            conference_record=record,
+            conference_recording_status_callback=urls.recording_status(conference_id) if record else None,
+            conference_recording_status_callback_events=RECORDING_STATUS_EVENTS if record else (),
         )
 
     async def one(self, conference_id: str, effect: fx.Effect) -> DomainEvent:
@@ -138,7 +152,7 @@ class EffectRunner:
             case fx.Dial():
                 ref = await self._conference_ref(state, sid_required=False)
                 snapshot = await self.gateway.create_participant(ref, self.dial_request(conference_id, effect))
-                return ce.ParticipantDialed(label=effect.label, call_sid=snapshot.call_sid, at=at)
+                return _dialed(effect.label, snapshot, at)
             case fx.Update():
                 sid = await self._conference_ref(state, sid_required=True)
                 # Twilio's answer reflects every callback up to the one before the request, no later one.
@@ -146,6 +160,7 @@ class EffectRunner:
                 snapshot = await self.gateway.update_participant(sid, effect.call_sid, ParticipantUpdate(
                     muted=effect.muted, hold=effect.hold, hold_url=effect.hold_url, coaching=effect.coaching,
                     call_sid_to_coach=effect.call_sid_to_coach, end_conference_on_exit=effect.end_conference_on_exit,
+                    hold_method=self.settings.hold_method,
                 ))
                 return _updated(effect.label, snapshot, before, at)
             case fx.Kick():
@@ -165,6 +180,15 @@ class EffectRunner:
                 sid = await self._conference_ref(state, sid_required=True)
                 await self.gateway.end_conference(sid)
                 return ce.CommandSucceeded(command="end_conference", target=None, at=at)
+            case fx.Announce():
+                sid = await self._conference_ref(state, sid_required=True)
+                if effect.call_sid is None:
+                    await self.gateway.announce_to_conference(sid, effect.url, ANNOUNCE_METHOD)
+                else:
+                    await self.gateway.update_participant(sid, effect.call_sid, ParticipantUpdate(
+                        announce_url=effect.url, announce_method=ANNOUNCE_METHOD))
+                # Twilio took it; announcement-end / announcement-fail will say how it went.
+                return ce.CommandSucceeded(command="announce", target=effect.label, at=at)
             case fx.UpdateRecording():
                 sid = await self._conference_ref(state, sid_required=True)
                 recording = await self.gateway.update_recording(
@@ -173,6 +197,12 @@ class EffectRunner:
                 )
                 return ce.RecordingUpdated(recording_sid=recording.sid, status=recording.status, at=at)
         raise TypeError(f"unknown effect {effect!r}")  # pragma: no cover
+
+
+def _dialed(label: str, p: ParticipantSnapshot, at: str) -> ce.ParticipantDialed:
+    # Twilio's answer names whom a coach whispers to; its callbacks never will.
+    return ce.ParticipantDialed(label=label, call_sid=p.call_sid, at=at,
+                                call_sid_to_coach=p.call_sid_to_coach if p.coaching else None)
 
 
 def _updated(label: str, p: ParticipantSnapshot, after_sequence: int, at: str) -> ce.ParticipantUpdated:

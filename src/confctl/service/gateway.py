@@ -11,8 +11,12 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 # Every way into a conference (TwiML and CreateParticipant) subscribes to the same events: Twilio keeps the
-# first participant's settings, so they must never differ (API.md §2).
-CONFERENCE_STATUS_EVENTS = ("start", "end", "join", "leave", "mute", "hold", "modify")
+# first participant's settings, so they must never differ (API.md §2). `announcement` brings the
+# announcement-end / announcement-fail of the announcements confctl plays (POST .../announcements).
+CONFERENCE_STATUS_EVENTS = ("start", "end", "join", "leave", "mute", "hold", "modify", "announcement")
+# The conference recording's status changes confctl follows, on both ways in (TwiML's
+# recordingStatusCallbackEvent, CreateParticipant's ConferenceRecordingStatusCallbackEvent).
+RECORDING_STATUS_EVENTS = ("in-progress", "completed", "absent")
 
 
 class TwilioError(Exception):
@@ -98,6 +102,7 @@ class DialRequest:
     end_conference_on_exit: bool = False
     beep: bool = False
     wait_url: str | None = None
+    wait_method: str | None = None  # sent only with wait_url (Twilio GETs its own music when there is none)
     hold_url: str | None = None
     conference_record: bool = False
     conference_recording_status_callback: str | None = None
@@ -111,9 +116,12 @@ class ParticipantUpdate:
     muted: bool | None = None
     hold: bool | None = None
     hold_url: str | None = None
+    hold_method: str | None = None
     coaching: bool | None = None
     call_sid_to_coach: str | None = None
     end_conference_on_exit: bool | None = None
+    announce_url: str | None = None  # play this to the participant (announcement-end / -fail report the end)
+    announce_method: str | None = None
 
 
 RecordingAction = Literal["paused", "in-progress", "stopped"]
@@ -151,6 +159,10 @@ class TwilioGateway(Protocol):
 
     async def end_conference(self, conference_sid: str) -> ConferenceSnapshot:
         """End the conference: every leg leaves (UpdateConference Status=completed)."""
+        ...
+
+    async def announce_to_conference(self, conference_sid: str, url: str, method: str) -> ConferenceSnapshot:
+        """Play `url` to everyone in the conference (UpdateConference AnnounceUrl)."""
         ...
 
     async def list_recordings(self, conference_sid: str) -> list[RecordingSnapshot]:

@@ -1,4 +1,4 @@
-"""Periodic reconciliation: every live conference compared with Twilio, and each drift stored as a fact.
+"""Reconciliation: a conference compared with Twilio, and each drift stored as a fact; every live one, periodically.
 
 Twilio does not retry a callback that confctl answered 5xx (or could not be reached for, beyond what the
 URL's connection overrides allow), so a fact can be lost while confctl or its database is down: alice hung up,
@@ -8,6 +8,11 @@ each, spread over half the interval, at most 20 conferences a second), with `syn
 rules; each repair is a `*.corrected` event whose causation is `reconcile`, so the log says what drifted and
 when. A conference Twilio has not reported yet (no ConferenceSid) is left alone while it is young: its TwiML
 may still be running, and Twilio has no conference to show.
+
+A conference is also reconciled at once when this process notices that one of its callbacks was lost
+(service/suspicions.py). Every reconciliation, periodic or triggered, stores its corrections with a `trigger`
+in their metadata (`periodic`, `sequence_gap`, `start_missing`, `dialing_overdue`), and they share this
+process's budget of Twilio reads: at most CONCURRENCY at once, started at most MAX_RATE a second.
 """
 
 from __future__ import annotations
@@ -42,12 +47,39 @@ class SweepLock(Protocol):
         ...
 
 
+class Pace:
+    """At most `concurrency` holders at once, each let in at least 1/`rate` s after the one before."""
+
+    def __init__(self, concurrency: int, rate: float) -> None:
+        self._gate = asyncio.Semaphore(concurrency)
+        self._spacing = 1 / rate
+        self._next = 0.0
+
+    async def __aenter__(self) -> None:
+        await self._gate.acquire()
+        try:
+            now = asyncio.get_running_loop().time()
+            start = max(now, self._next)
+            self._next = start + self._spacing
+            if start > now:
+                await asyncio.sleep(start - now)
+        except BaseException:
+            self._gate.release()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._gate.release()
+
+
 class Reconciler:
-    """Sweeps live conferences every `interval_s` (0: never) and repairs what drifted from Twilio."""
+    """Sweeps live conferences every `interval_s` (0: never) and repairs what drifted from Twilio; `reconcile`
+    repairs one conference now (what the lost-callback watch calls). `on_outcome(trigger, outcome)` hears of each
+    conference reconciled: `repaired`, `in_sync` or `failed` (Twilio could not be read)."""
 
     def __init__(self, conferences: ConferenceRepository, read_model: ReadModel, gateway: TwilioGateway,
                  clock: Clock, *, interval_s: float, lock: SweepLock | None = None,
-                 on_repair: Callable[[int], None] | None = None) -> None:
+                 on_repair: Callable[[int], None] | None = None,
+                 on_outcome: Callable[[str, str], None] | None = None) -> None:
         self.conferences = conferences
         self.read_model = read_model
         self.gateway = gateway
@@ -55,6 +87,8 @@ class Reconciler:
         self.interval_s = interval_s
         self.lock = lock
         self.on_repair = on_repair
+        self.on_outcome = on_outcome
+        self._pace = Pace(CONCURRENCY, MAX_RATE)  # shared by the sweep and the triggered reconciliations
         self._task: asyncio.Task[None] | None = None
 
     async def sweep(self) -> int:
@@ -87,25 +121,33 @@ class Reconciler:
                 await asyncio.sleep(spacing)
         return sum(await asyncio.gather(*started))
 
-    async def reconcile(self, conference_id: str) -> list[str]:
-        """Bring one conference in line with Twilio; the corrections stored (empty when nothing drifted)."""
-        state = await self.conferences.load(conference_id, remember=False)
-        if not state.exists or state.status == "completed":
-            return []
-        now = self.clock.now()
-        if state.twilio_sid is None and _younger(state.created_at, now, YOUNG_S):
-            return []
-        try:
-            notes = await synchronize(self.conferences, self.gateway, state, "confctl", now.isoformat(),
-                                      causation="reconcile")
-        except (TwilioError, TwilioUnavailable) as exc:
-            log.warning("reconcile.failed", conference_id=conference_id, error=str(exc))
-            return []
+    async def reconcile(self, conference_id: str, trigger: str = "periodic") -> list[str] | None:
+        """Bring one conference in line with Twilio; the corrections stored (empty when nothing drifted or there
+        is nothing to compare yet), None when Twilio could not be read."""
+        async with self._pace:
+            state = await self.conferences.load(conference_id, remember=False)
+            if not state.exists or state.status == "completed":
+                return []
+            now = self.clock.now()
+            if state.twilio_sid is None and _younger(state.created_at, now, YOUNG_S):
+                return []
+            try:
+                notes = await synchronize(self.conferences, self.gateway, state, "confctl", now.isoformat(),
+                                          causation="reconcile", trigger=trigger)
+            except (TwilioError, TwilioUnavailable) as exc:
+                log.warning("reconcile.failed", conference_id=conference_id, trigger=trigger, error=str(exc))
+                self._outcome(trigger, "failed")
+                return None
+        self._outcome(trigger, "repaired" if notes else "in_sync")
         if notes:
-            log.warning("reconcile.repaired", conference_id=conference_id, corrections=notes)
+            log.warning("reconcile.repaired", conference_id=conference_id, trigger=trigger, corrections=notes)
             if self.on_repair is not None:
                 self.on_repair(len(notes))
         return notes
+
+    def _outcome(self, trigger: str, outcome: str) -> None:
+        if self.on_outcome is not None:
+            self.on_outcome(trigger, outcome)
 
     async def _run(self) -> None:
         while True:
