@@ -1,18 +1,21 @@
-"""Migration 0002 on a database that already holds a log written by 0001's code."""
+"""Migration 0002 on a database that already holds a log written by 0001's code; the repo's alembic.ini."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from confctl.adapters.database import alembic_config, create_engine
+from confctl.adapters.database import MIGRATIONS, alembic_config, create_engine, head_revision
 from confctl.adapters.pg_store import PostgresEventStore
 from confctl.service.ports import ConcurrencyError, NewEvent
 
@@ -75,3 +78,10 @@ async def test_an_old_log_is_kept_and_new_appends_sort_after_it(old_database: As
             "INSERT INTO events (stream_id, version, type, data, metadata) VALUES ('room-c', 1, 'x', '{}', '{}')"))
         positions = (await conn.execute(sa.text("SELECT position FROM events ORDER BY position"))).scalars().all()
     assert positions[-1] > positions[-2] and len(set(positions)) == 7
+
+
+def test_the_repo_alembic_ini_uses_the_shipped_migrations() -> None:
+    """`alembic` run by a developer at the top of the repo works on the migrations that the package ships."""
+    script = ScriptDirectory.from_config(Config(str(Path(__file__).resolve().parents[2] / "alembic.ini")))
+    assert Path(script.dir).resolve() == MIGRATIONS
+    assert script.get_current_head() == head_revision()

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import importlib.metadata
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,7 +21,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from confctl.adapters.database import head_revision
-from confctl.entry.cli import main
+from confctl.entry.cli import build_parser, main, parse_args
+from confctl.entry.cli_dev import banner
+from confctl.entry.settings import ApiKey, Settings
 from tests.support.twilio_forms import AUTH_TOKEN, PUBLIC_URL, post_signed, sign, whole_call
 
 
@@ -51,7 +57,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_serve_answers_and_stops_on_sigint(database_url: str, tmp_path: Path) -> None:
+def test_serve_answers_and_stops_on_sigint(database_url: str, migrated_engine: AsyncEngine, tmp_path: Path) -> None:
     """`confctl serve` on CONFCTL_DATABASE_URL is ready (database reachable, migrated) and stops cleanly on Ctrl-C."""
     port = _free_port()
     env = os.environ | {"CONFCTL_DATABASE_URL": database_url, "CONFCTL_API_KEYS": "[]"}
@@ -116,3 +122,129 @@ def test_serve_with_two_workers_shares_the_port_and_stores_callbacks(database_ur
         process.send_signal(signal.SIGINT)
         output = process.communicate(timeout=30)[0].decode()
     assert process.returncode == 0, output
+
+
+REPO = Path(__file__).resolve().parents[2]
+# Every variable an option reads; a test below keeps them out of the way.
+OPTION_VARIABLES = ("CONFCTL_HOST", "CONFCTL_PORT", "PORT", "CONFCTL_WORKERS", "CONFCTL_SIMULATOR_PORT",
+                    "CONFCTL_PUBLIC_URL", "CONFCTL_URL", "CONFCTL_SIMULATOR_URL", "CONFCTL_API_KEY", "CONFCTL_DATA_DIR")
+
+
+@pytest.fixture
+def bare(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An empty working folder (no .env) and none of the options' variables set."""
+    for name in OPTION_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _commands() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(sub.choices)
+
+
+def test_version_prints_the_installed_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """`confctl --version` prints the package's version and exits 0."""
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"confctl {importlib.metadata.version('confctl')}"
+
+
+def test_every_option_shows_its_help_default_and_variable() -> None:
+    """Every option of every command has help text naming its default and the environment variable behind it,
+    and `--help` shows them."""
+    commands = _commands()
+    assert set(commands) == {"serve", "migrate", "rebuild-projections", "dev", "simulator", "demo"}
+    for name, command in commands.items():
+        rendered = " ".join(command.format_help().split())
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            text = action.help or ""
+            assert re.search(r"\(default: .+; env: \$[A-Z_]+", text), f"{name} {action.option_strings}: {text!r}"
+            assert " ".join(text.split()) in rendered
+
+
+def test_options_fall_back_to_their_variables_then_defaults(bare: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flag wins over its variable, the variable (environment, else .env) over the default; $PORT is read
+    when CONFCTL_PORT is unset."""
+    serve = parse_args(["serve"])
+    assert (serve.host, serve.port, serve.workers) == ("0.0.0.0", 8000, 1)
+    monkeypatch.setenv("PORT", "9100")
+    assert parse_args(["serve"]).port == 9100
+    monkeypatch.setenv("CONFCTL_PORT", "9200")
+    monkeypatch.setenv("CONFCTL_HOST", "127.0.0.2")
+    assert (parse_args(["serve"]).port, parse_args(["serve"]).host) == (9200, "127.0.0.2")
+    assert parse_args(["serve", "--port", "9300"]).port == 9300
+    (bare / ".env").write_text("CONFCTL_SIMULATOR_PORT=8123\nCONFCTL_WORKERS=3\n")
+    dev = parse_args(["dev"])
+    assert (dev.port, dev.simulator_port) == (9200, 8123)
+    assert parse_args(["serve"]).workers == 3
+
+
+def test_a_bad_variable_is_a_one_line_error_naming_it(bare: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """An option's variable that does not parse stops the command with exit 2 and one line naming the variable."""
+    monkeypatch.setenv("CONFCTL_PORT", "eighty")
+    with pytest.raises(SystemExit) as exited:
+        parse_args(["serve"])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert "CONFCTL_PORT" in error and "eighty" not in error  # named, its value not repeated
+
+
+def test_the_simulator_sends_webhooks_to_the_public_url(bare: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """`confctl simulator` takes its webhook base from CONFCTL_PUBLIC_URL when --webhook-base is not given, and
+    refuses to start with neither."""
+    with pytest.raises(SystemExit) as exited:
+        parse_args(["simulator"])
+    assert exited.value.code == 2
+    assert "--webhook-base" in capsys.readouterr().err
+    monkeypatch.setenv("CONFCTL_PUBLIC_URL", "http://confctl:8000")
+    assert parse_args(["simulator"]).webhook_base == "http://confctl:8000"
+
+
+def test_demo_finds_the_dev_stack_in_the_data_dir(bare: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """`confctl demo` reads the URLs and key that `confctl dev` left in CONFCTL_DATA_DIR, wherever that is."""
+    data_dir = bare / "elsewhere"
+    data_dir.mkdir()
+    url = f"http://127.0.0.1:{_free_port()}"  # nothing listens there: the demo names it and stops
+    (data_dir / "dev.json").write_text(json.dumps({"url": url, "simulator_url": url, "api_key": "dev-0123456789"}))
+    monkeypatch.setenv("CONFCTL_DATA_DIR", str(data_dir))
+    assert main(["demo"]) == 1
+    assert f"not reachable at {url}" in capsys.readouterr().err
+
+
+def test_the_cli_names_no_file_an_installed_confctl_lacks() -> None:
+    """The help of every command and the `confctl dev` banner mention no document missing from the repo and no
+    path of a checkout's venv."""
+    texts = [build_parser().format_help(), *(command.format_help() for command in _commands().values())]
+    texts.append(banner(Settings(), "http://127.0.0.1:8010", [ApiKey(name="dev", key="dev-0123456789",
+                                                                    scopes=["read"])]))
+    for text in texts:
+        for document in re.findall(r"[\w./-]+\.md\b", text):
+            assert (REPO / document).is_file(), f"{document!r} in: {text}"
+        assert ".venv" not in text, text
+
+
+def test_the_dev_banner_never_prints_an_auth_token_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An auth token the operator gave (perhaps a real account's, from TWILIO_AUTH_TOKEN) is not printed; an
+    invented one is, since it is all a developer has to sign as the simulator."""
+    from confctl.entry.cli_dev import shown_token, twilio_credentials
+
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "f" * 32)
+    env = Settings()
+    given = twilio_credentials(env)
+    assert given.auth_token == "f" * 32
+    assert "f" * 32 not in shown_token(env, given.auth_token)
+    assert "f" * 32 not in banner(env, "http://127.0.0.1:8010", None, shown_token(env, given.auth_token))
+    monkeypatch.delenv("TWILIO_AUTH_TOKEN")
+    monkeypatch.delenv("CONFCTL_TWILIO_AUTH_TOKEN", raising=False)
+    fresh = Settings()
+    invented = twilio_credentials(fresh)
+    assert shown_token(fresh, invented.auth_token) == invented.auth_token

@@ -17,16 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 if TYPE_CHECKING:
     from alembic.config import Config
 
-# The migrations live at the top of the source tree (`alembic.ini`, `migrations/`).
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
+# The migrations ship inside the package, so an installed wheel has them; the repo's alembic.ini points here
+# too, for developers' `alembic revision`.
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 
 def alembic_config(url: str) -> Config:
-    """Alembic's config for our migrations, pointed at `url`."""
+    """Alembic's config for our migrations, pointed at `url` (built in code: no alembic.ini at run time)."""
     from alembic.config import Config
 
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
@@ -72,6 +73,26 @@ def head_revision() -> str | None:
 
     head: str | None = ScriptDirectory.from_config(alembic_config("postgresql://unused")).get_current_head()
     return head
+
+
+@functools.cache
+def known_revisions() -> frozenset[str]:
+    """Every migration shipped with this code, the head included."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(alembic_config("postgresql://unused"))
+    return frozenset(script.revision for script in scripts.walk_revisions())
+
+
+def schema_ready(revisions: list[str]) -> bool:
+    """Whether this code can serve a database whose `alembic_version` holds `revisions`.
+
+    The head is ready, and so is a revision this code does not know: a newer release's migration, applied
+    before its replicas replace this one in a rolling upgrade (migrations are additive, so older code keeps
+    working on the newer schema). A known older revision, or none, is not: this code needs what it lacks."""
+    if len(revisions) != 1:
+        return False
+    return revisions[0] == head_revision() or revisions[0] not in known_revisions()
 
 
 async def at_head(engine: AsyncEngine) -> bool:

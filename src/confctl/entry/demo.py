@@ -9,15 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-DEV_CREDENTIALS = Path(".confctl/dev.json")
+from confctl.entry.settings import Settings
 
 
 class DemoError(Exception):
@@ -25,17 +23,12 @@ class DemoError(Exception):
 
 
 def dev_defaults() -> dict[str, str]:
-    """What the running `confctl dev` wrote to .confctl/dev.json (URLs and a key), if anything."""
+    """What the running `confctl dev` wrote to dev.json in its data directory (URLs and a key), if anything."""
     try:
-        found: dict[str, str] = json.loads(DEV_CREDENTIALS.read_text())
+        found: dict[str, str] = json.loads((Settings().data_dir / "dev.json").read_text())
     except (OSError, ValueError):
         return {}
     return {k: v for k, v in found.items() if isinstance(v, str)}
-
-
-def default_key() -> str | None:
-    """The API key: $CONFCTL_API_KEY, else the one `confctl dev` wrote to .confctl/dev.json."""
-    return os.environ.get("CONFCTL_API_KEY") or dev_defaults().get("api_key")
 
 
 class Demo:

@@ -1,4 +1,8 @@
-"""Alembic environment, async: runs the migrations over the asyncpg URL confctl is configured with."""
+"""Alembic environment, async: runs the migrations over the asyncpg URL confctl is configured with.
+
+Shipped inside the package (an installed wheel migrates with no source tree); `confctl migrate` and the
+servers' start-up load it through `confctl.adapters.database.alembic_config`.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +20,16 @@ target_metadata = metadata
 
 def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
-    if not url:
-        raise RuntimeError("no database URL: run migrations through `confctl migrate`")
-    return url
+    if url:
+        return url
+    # `alembic upgrade` by hand from the repo top (alembic.ini sets no URL): the database confctl is set up for.
+    from confctl.entry.settings import Settings
+
+    configured = Settings().database_url
+    if not configured:
+        raise RuntimeError("no database URL: set CONFCTL_DATABASE_URL, or run `confctl migrate` (which can use "
+                           "the embedded PostgreSQL)")
+    return configured
 
 
 def _run(connection: Connection) -> None:
