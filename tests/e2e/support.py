@@ -50,7 +50,7 @@ KEYS = {
 def settings() -> Settings:
     """confctl's settings: its public URL is where the simulator sends webhooks, so signatures validate."""
     return Settings(
-        database_url="unused://",  # the engine is given to the app
+        database_url=None,  # the engine is given to the app
         twilio_account_sid=ACCOUNT_SID,
         twilio_auth_token=AUTH_TOKEN,
         twilio_api_base=SIM_URL,

@@ -29,7 +29,7 @@ class FixedClock:
 
 def settings() -> Settings:
     return Settings(
-        database_url="unused://",
+        database_url=None,  # the engine is given to the app
         twilio_account_sid=ACCOUNT_SID,
         twilio_auth_token=AUTH_TOKEN,
         public_url=PUBLIC_URL,

@@ -55,13 +55,14 @@ def test_dev_runs_a_call_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> Non
     """confctl dev serves API and simulator wired together; SIGINT exits 0 and stops the embedded PostgreSQL."""
     api_port, sim_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONFCTL_")}
+    env["XDG_DATA_HOME"] = str(tmp_path)  # the default data directory is $XDG_DATA_HOME/confctl
     process = subprocess.Popen(
         [sys.executable, "-m", "confctl.entry.cli", "dev", "--port", str(api_port), "--simulator-port", str(sim_port)],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     api, sim = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}"
     try:
-        credentials = tmp_path / ".confctl" / "dev.json"
+        credentials = tmp_path / "confctl" / "dev.json"
         _wait_for("dev.json", lambda: json.loads(credentials.read_text())["api_key"])
         key = json.loads(credentials.read_text())["api_key"]
         headers = {"Authorization": f"Bearer {key}"}
@@ -71,14 +72,14 @@ def test_dev_runs_a_call_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> Non
         conference = _wait_for("the conference", lambda: httpx.get(f"{api}/v1/conferences/{room}", headers=headers,
                                                                    timeout=5).json()["participants"])
         assert [p["label"] for p in conference] == ["customer"]  # type: ignore[union-attr]
-        assert _postgres_processes(tmp_path / ".confctl" / "pgdata")
+        assert _postgres_processes(tmp_path / "confctl" / "pgdata")
     finally:
         process.send_signal(signal.SIGINT)
         output = process.communicate(timeout=30)[0].decode(errors="replace")
     assert process.returncode == 0, output
     assert "confctl dev is running" in output
     time.sleep(0.5)
-    assert _postgres_processes(tmp_path / ".confctl" / "pgdata") == []
+    assert _postgres_processes(tmp_path / "confctl" / "pgdata") == []
 
 
 async def test_dev_servers_answer_back_to_back_keep_alive_requests_without_a_nagle_stall() -> None:

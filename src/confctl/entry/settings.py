@@ -1,18 +1,39 @@
-"""Settings from the environment or `.env`, prefix CONFCTL_ (API.md §1)."""
+"""Settings from the environment or `.env`, prefix CONFCTL_ (API.md §1), and how a bad one is reported.
+
+Twilio's own TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN are read when the CONFCTL_ ones are unset (the first name
+set wins). `.env.example` at the top of the repo lists every variable with its default; a test keeps it so.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from confctl.entry import database_url as db_url
+from confctl.entry.cors import check_origin
 from confctl.service.webhook_urls import CONNECTION_OVERRIDES, check_overrides
 
 Scope = Literal["read", "control", "supervise"]
 Method = Literal["GET", "POST"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+PREFIX = "CONFCTL_"
+
+
+def default_data_dir() -> Path:
+    """$XDG_DATA_HOME/confctl, else ~/.local/share/confctl: the same folder whatever folder confctl runs in."""
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    if os.path.isabs(xdg):  # the XDG spec: a relative value is invalid and ignored
+        return Path(xdg) / "confctl"
+    try:
+        return Path.home() / ".local" / "share" / "confctl"
+    except RuntimeError:  # no $HOME and no passwd entry (a container run under an arbitrary uid)
+        return Path.cwd() / ".confctl"
+
 
 
 class ApiKey(BaseModel):
@@ -26,17 +47,36 @@ class ApiKey(BaseModel):
 class Settings(BaseSettings):
     """Everything confctl reads from its environment."""
 
-    model_config = SettingsConfigDict(env_prefix="CONFCTL_", env_file=".env", extra="ignore")
+    # validate_by_name: code and tests pass fields by name, whatever variables the environment reads them from.
+    model_config = SettingsConfigDict(env_prefix=PREFIX, env_file=".env", extra="ignore", validate_by_name=True)
 
-    database_url: str | None = None
-    data_dir: Path = Path(".confctl")
-    twilio_account_sid: str = "AC00000000000000000000000000000000"
-    twilio_auth_token: str = ""
+    database_url: str | None = None  # normalised to postgresql+asyncpg:// (entry/database_url.py); "" is unset
+    data_dir: Path = Field(default_factory=default_data_dir)
+    log_level: LogLevel = "INFO"
+    log_json: bool = False
+    twilio_account_sid: str = Field(default="AC00000000000000000000000000000000",
+                                    validation_alias=AliasChoices("CONFCTL_TWILIO_ACCOUNT_SID", "TWILIO_ACCOUNT_SID"))
+    # The auth token signs REST requests unless an API key is set (below), and always checks webhook signatures:
+    # Twilio signs every webhook with the account's (primary) auth token, never with an API key.
+    twilio_auth_token: str = Field(default="",
+                                   validation_alias=AliasChoices("CONFCTL_TWILIO_AUTH_TOKEN", "TWILIO_AUTH_TOKEN"))
     twilio_api_base: str = "https://api.twilio.com"
     twilio_timeout_s: float = 10.0
     public_url: str = "http://127.0.0.1:8000"
     caller_id: str = "+15550000000"
     api_keys: list[ApiKey] = []
+    # Browsers (entry/cors.py, entry/browser_tokens.py): the origins allowed to call the API (JSON list; none: no
+    # CORS headers at all), and the lifetime of browser tokens (default, and the most a caller may ask for).
+    cors_origins: Annotated[list[str], NoDecode] = []  # parsed below: an empty value is an empty list
+    token_ttl_s: int = Field(default=300, ge=1, le=86_400)
+    token_max_ttl_s: int = Field(default=3600, ge=1, le=86_400)
+    # Twilio Voice access tokens for softphones (POST /v1/agents/{identity}/voice-token): signed with an API key
+    # (SK…) and its secret; calls the softphone places run the TwiML app (AP…). Twilio allows at most 24 h.
+    # With both set, REST requests authenticate with the API key too (entry/twilio_client.py).
+    twilio_api_key: str = ""
+    twilio_api_secret: str = ""
+    twilio_twiml_app_sid: str = ""
+    voice_token_ttl_s: int = Field(default=3600, ge=1, le=86_400)
     hold_music_url: str | None = None
     wait_url: str | None = None
     # How Twilio fetches those URLs: GET (Twilio's advice for static audio, which it then caches) or POST (a
@@ -87,6 +127,21 @@ class Settings(BaseSettings):
             return json.loads(value) if value.strip() else []
         return value
 
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else []
+            except json.JSONDecodeError:
+                raise ValueError('a JSON list of origins, e.g. ["https://app.example.com"]') from None
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        return [check_origin(origin) for origin in value]
+
     @field_validator("wait_method", "hold_method", mode="before")
     @classmethod
     def _upper_method(cls, value: object) -> object:
@@ -101,3 +156,50 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _normalise_database_url(cls, value: object) -> object:
+        if isinstance(value, str):
+            return db_url.normalise(value) if value.strip() else None
+        return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()  # `~/…` in a .env file, which no shell expands
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("log_json", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        return False if isinstance(value, str) and not value.strip() else value
+
+
+def env_names(field: str) -> tuple[str, ...]:
+    """The variables a setting is read from, the first set winning: CONFCTL_<FIELD>, or its aliases."""
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return tuple(str(choice) for choice in alias.choices)
+    return (str(alias),) if alias else (PREFIX + field.upper(),)
+
+
+def describe(error: ValidationError) -> list[str]:
+    """One line per invalid setting, naming its variable; never the value given (it may be a secret)."""
+    lines = []
+    for problem in error.errors(include_url=False, include_input=False):
+        where = problem["loc"][0] if problem["loc"] else None
+        if isinstance(where, str) and where in Settings.model_fields:
+            variable = env_names(where)[0]
+        elif isinstance(where, str):
+            variable = where.upper()  # an alias, as the environment spells it
+        else:
+            variable = "settings"
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        inside = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in problem["loc"][1:])
+        lines.append(f"{variable}{inside}: {message}")
+    return lines

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 from fastapi import FastAPI
@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from confctl.simulator import docs
 from confctl.simulator.account import build_account_router
 from confctl.simulator.control import build_router
 from confctl.simulator.delivery import LOG_LIMIT, Delivery
@@ -30,6 +31,7 @@ class SimulatorConfig:
     voice_url: str | None = None  # overrides webhook_base + "/twilio/voice"
     default_ring_s: float = 0.5  # how long a dialed address rings before answering by default
     time_scale: float = 1.0  # multiplies every simulated delay (tests use e.g. 0.01)
+    api_keys: dict[str, str] = field(default_factory=dict)  # the account's API keys: SID (SK…) -> secret
 
 
 class _HoldCallbacksWhileServing:
@@ -91,11 +93,16 @@ class Simulator:
             await self.http_client.aclose()
 
     def _build_app(self) -> FastAPI:
+        # Swagger UI from local files (docs.py); ReDoc would need a CDN.
         app = FastAPI(
-            title="confctl Twilio simulator", docs_url="/simulator/docs", openapi_url="/simulator/openapi.json"
+            title="confctl Twilio simulator", docs_url=None, redoc_url=None, openapi_url="/simulator/openapi.json",
+            description="The simulator's control API: drive calls, set the directory and faults, read the ground "
+                        "truth. Its Twilio REST API (`/2010-04-01/…`) is Twilio's own: use the twilio SDK.",
+            generate_unique_id_function=docs.operation_id,
         )
         app.include_router(build_router(self))
         app.include_router(build_account_router(self))
+        docs.install(app)
 
         async def twilio_rest(request: Request) -> Response:
             return await rest.handle(self, request)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from confctl.simulator.rest import operations as ops
 from confctl.simulator.rest.forms import Form
 
 if TYPE_CHECKING:
-    from confctl.simulator.app import Simulator
+    from confctl.simulator.app import Simulator, SimulatorConfig
 
 PREFIX = "/2010-04-01/Accounts/"
 _SEG = r"(?P<{}>[^/]+)"
@@ -111,7 +112,9 @@ def error_response(error: TwilioApiError) -> JSONResponse:
     return JSONResponse(body, status_code=error.status, headers=headers)
 
 
-def _authenticated(request: HttpRequest, account_sid: str, auth_token: str) -> bool:
+def _authenticated(request: HttpRequest, config: SimulatorConfig) -> bool:
+    """Basic auth as Twilio takes it: the account SID with its auth token, or one of its API keys (SK…) with
+    that key's secret."""
     header = request.headers.get("authorization", "")
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic":
@@ -120,7 +123,8 @@ def _authenticated(request: HttpRequest, account_sid: str, auth_token: str) -> b
         user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         return False
-    return user == account_sid and password == auth_token
+    secret = config.auth_token if user == config.account_sid else config.api_keys.get(user)
+    return secret is not None and hmac.compare_digest(password.encode(), secret.encode())
 
 
 def _match(method: str, tail: str) -> tuple[Route, dict[str, str]] | None:
@@ -156,7 +160,7 @@ def _serve(
     simulator: Simulator, request: HttpRequest, tail: str, form: Form, query: Form, entry: dict[str, object]
 ) -> Response:
     config = simulator.config
-    if not _authenticated(request, config.account_sid, config.auth_token):
+    if not _authenticated(request, config):
         return error_response(TwilioApiError(401, 20003, "Authenticate"))
     matched = _match(request.method, tail)
     if matched is None:
