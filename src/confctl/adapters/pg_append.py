@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -152,7 +153,9 @@ class GroupCommitter:
     def _start(self) -> None:
         self._tasks = [t for t in self._tasks if not t.done()]
         while len(self._tasks) < self._committers:
-            self._tasks.append(asyncio.create_task(self._run(), name="confctl.group_commit"))
+            # A process-wide loop: never under the context (request id, ...) of whichever request started it.
+            self._tasks.append(asyncio.create_task(self._run(), name="confctl.group_commit",
+                                                   context=contextvars.Context()))
 
     def _take(self) -> list[PendingAppend]:
         """Up to max_batch appends in arrival order, one per stream (a stream's next waits for the next batch)."""

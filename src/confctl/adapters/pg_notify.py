@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -83,7 +84,8 @@ class PgNotifier:
         if self._closed:
             raise RuntimeError("the notifier is closed")
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="confctl.pg_notify")
+            # A process-wide loop: never under the context (request id, ...) of whichever request started it.
+            self._task = asyncio.create_task(self._run(), name="confctl.pg_notify", context=contextvars.Context())
         if not self._listening.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._listening.wait(), self._ready_timeout_s)

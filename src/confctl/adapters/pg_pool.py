@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
 import weakref
 from collections.abc import AsyncIterator
@@ -193,7 +194,9 @@ class LazyPool:
             log.warning("store.database.down", error=_describe(exc))
         self._down = exc
         if self._probe is None or self._probe.done():
-            self._probe = asyncio.create_task(self._until_back(), name="confctl.db_probe")
+            # A process-wide loop: never under the context (request id, ...) of whichever request started it.
+            self._probe = asyncio.create_task(self._until_back(), name="confctl.db_probe",
+                                              context=contextvars.Context())
 
     async def _until_back(self) -> None:
         """Probe until the database answers, then let everyone through again."""

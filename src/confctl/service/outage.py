@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -77,7 +78,9 @@ class DeferredFacts:
             self._waiting[key] = store
             self._changed()
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="confctl.deferred_facts")
+            # A process-wide loop: never under the context (request id, ...) of whichever request started it.
+            self._task = asyncio.create_task(self._run(), name="confctl.deferred_facts",
+                                             context=contextvars.Context())
         return True
 
     def _changed(self) -> None:
