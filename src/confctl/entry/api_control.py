@@ -11,18 +11,19 @@ from fastapi.responses import JSONResponse
 from confctl.domain import announcements as an
 from confctl.domain import commands as cmd
 from confctl.domain import transfers as tr
-from confctl.entry import schemas
+from confctl.entry import examples, schemas
 from confctl.entry.api_read import storable_ids
 from confctl.entry.auth import authenticate, check_scope
 from confctl.entry.container import Container
 from confctl.entry.errors import ApiProblem
-from confctl.entry.idempotency import idempotent
+from confctl.entry.idempotency import idempotency_key, idempotent
 from confctl.entry.pending import transfer_with_pending
 from confctl.entry.settings import ApiKey
 from confctl.service.control import ControlService, participant_query, transfer_query
 
 router = APIRouter(prefix="/v1", tags=["control"], dependencies=[Depends(storable_ids)])
 Key = Annotated[ApiKey, Depends(authenticate)]
+IDEMPOTENT = [Depends(idempotency_key)]  # after the router's: a request without a key is still a 401 first
 
 
 def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -50,10 +51,10 @@ def _hold_url(request: Request) -> str | None:
 
 
 @router.post("/conferences/{conference_id}/participants", status_code=202, operation_id="addParticipant",
-             summary="Dial an agent, external party or supervisor into the conference",
+             summary="Dial an agent, external party or supervisor into the conference", dependencies=IDEMPOTENT,
              response_model=schemas.Participant, responses=_problems(404, 409, 422, 502, 503))
-async def add_participant(request: Request, conference_id: str, body: schemas.AddParticipantRequest,
-                          key: Key) -> JSONResponse:
+async def add_participant(request: Request, conference_id: str, key: Key, body: Annotated[
+        schemas.AddParticipantRequest, Body(openapi_examples=examples.ADD_PARTICIPANT_EXAMPLES)]) -> JSONResponse:
     """`202` with the new participant (status `dialing`); Twilio's callbacks move it on. Supervisors need the
     `supervise` scope; `mode`/`coach` are for supervisors only. Accepts `Idempotency-Key`."""
     check_scope(key, "supervise" if body.role == "supervisor" else "control")
@@ -76,8 +77,10 @@ async def get_participant(request: Request, conference_id: str, participant: str
 @router.patch("/conferences/{conference_id}/participants/{participant}", operation_id="changeParticipant",
               summary="Hold, mute, or switch a supervisor's mode", response_model=schemas.Participant,
               responses=_problems(404, 409, 422, 502, 503))
-async def change_participant(request: Request, conference_id: str, participant: str,
-                             body: schemas.ChangeParticipantRequest, key: Key) -> dict[str, Any]:
+async def change_participant(
+    request: Request, conference_id: str, participant: str, key: Key,
+    body: Annotated[schemas.ChangeParticipantRequest, Body(openapi_examples=examples.CHANGE_PARTICIPANT_EXAMPLES)],
+) -> dict[str, Any]:
     """`hold` plays music to the participant and hides them from everyone; `muted` only silences them.
     `mode` (monitor / coach / barge) switches a supervisor live on the same leg: no redial."""
     check_scope(key, "supervise" if body.mode is not None or body.coach is not None else "control")
@@ -108,9 +111,10 @@ async def end_conference(request: Request, conference_id: str, key: Key) -> dict
 
 
 @router.post("/conferences/{conference_id}/announcements", status_code=202, operation_id="announce",
-             summary="Play audio to one participant or to the whole conference",
+             summary="Play audio to one participant or to the whole conference", dependencies=IDEMPOTENT,
              response_model=schemas.AnnouncementAccepted, responses=_problems(404, 409, 422, 502, 503))
-async def announce(request: Request, conference_id: str, body: schemas.AnnouncementRequest, key: Key) -> JSONResponse:
+async def announce(request: Request, conference_id: str, key: Key, body: Annotated[
+        schemas.AnnouncementRequest, Body(openapi_examples=examples.ANNOUNCEMENT_EXAMPLES)]) -> JSONResponse:
     """`202` once Twilio has taken it; `announcement.played` (or `announcement.failed`) follows on the event stream
     when it has played, with the URL and, for a participant still in the conference, its label. `to` must be a
     joined participant (`404 participant_not_found`, `409 participant_not_connected`). Accepts `Idempotency-Key`."""
@@ -132,18 +136,18 @@ async def sync_conference(request: Request, conference_id: str, key: Key) -> dic
 @router.post("/conferences/{conference_id}/recording", operation_id="controlRecording",
              summary="Pause, resume or stop the recording", response_model=schemas.Recording,
              responses=_problems(404, 409, 422, 502, 503))
-async def control_recording(request: Request, conference_id: str, body: schemas.RecordingRequest,
-                            key: Key) -> dict[str, Any]:
+async def control_recording(request: Request, conference_id: str, key: Key, body: Annotated[
+        schemas.RecordingRequest, Body(openapi_examples=examples.RECORDING_EXAMPLES)]) -> dict[str, Any]:
     """`pause_behavior` (silence / skip) goes with `pause`."""
     check_scope(key, "control")
     return await _control(request).recording(conference_id, body.action, body.pause_behavior, key.name)
 
 
 @router.post("/conferences/{conference_id}/transfers", status_code=202, operation_id="startTransfer",
-             summary="Start a warm or cold transfer", response_model=schemas.Transfer,
+             summary="Start a warm or cold transfer", response_model=schemas.Transfer, dependencies=IDEMPOTENT,
              responses=_problems(404, 409, 422, 502, 503))
-async def start_transfer(request: Request, conference_id: str, key: Key,
-                         body: Annotated[schemas.StartTransferRequest, Body()]) -> JSONResponse:
+async def start_transfer(request: Request, conference_id: str, key: Key, body: Annotated[
+        schemas.StartTransferRequest, Body(openapi_examples=examples.START_TRANSFER_EXAMPLES)]) -> JSONResponse:
     """Warm: the customer hears music while the agents consult, then `complete` or `cancel`. Cold: `from` leaves
     at once and the customer waits on hold for the target (or `fallback_to`). Accepts `Idempotency-Key`."""
     check_scope(key, "control")

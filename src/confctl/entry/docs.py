@@ -8,7 +8,9 @@ served under `/docs/static/`. ReDoc, which has no such package, is switched off 
 FastAPI documents every error model under `application/json` and adds a 422 of its own `HTTPValidationError`;
 confctl answers every error as `application/problem+json` with a `Problem` (errors.py). `honest_document`
 says so, for every 4xx and 5xx that has no body of its own (the readiness probe's 503 has one). It also
-mends two things schemathesis found: the SSE streams and optional parameters (see there).
+mends optional parameters, which schemathesis found taking `null` (see there). The document is OpenAPI 3.1 as
+`openapi-spec-validator` reads it: the SSE streams are strings whose `x-sse-data` names the schema of each
+message's `data` (api_stream.py), not 3.2's `itemSchema`.
 """
 
 from __future__ import annotations
@@ -31,9 +33,7 @@ VALIDATION_REF = "#/components/schemas/HTTPValidationError"
 def honest_document(spec: dict[str, Any]) -> dict[str, Any]:
     """`spec` with each error response documented as the problem+json it is (in place; also returned).
 
-    Also: FastAPI gives a streaming response's media type a `schema` of `string` beside the `itemSchema` the
-    SSE routes declare; the stream is described by its items, so that `schema` goes. And optional parameters
-    lose the `null` FastAPI allows them (see `_absent_not_null`).
+    Also: optional parameters lose the `null` FastAPI allows them (see `_absent_not_null`).
     """
     for item in spec.get("paths", {}).values():
         for operation in item.values():
@@ -41,9 +41,6 @@ def honest_document(spec: dict[str, Any]) -> dict[str, Any]:
                 _absent_not_null(parameter)
             for status, response in operation.get("responses", {}).items():
                 content = response.get("content")
-                stream = (content or {}).get("text/event-stream", {})
-                if "itemSchema" in stream and stream.get("schema") == {"type": "string"}:
-                    del stream["schema"]
                 if str(status)[0] not in "45":
                     continue
                 # FastAPI puts an error's model under the route's own media type (text/event-stream for SSE).

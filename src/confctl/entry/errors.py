@@ -19,7 +19,9 @@ from confctl.service.outage import StoreUnavailable
 
 log = structlog.get_logger(__name__)
 
-PROBLEM_TYPE_BASE = "https://confctl.dev/problems/"
+# A problem's `type` is the page describing it, served by confctl itself (problems.py). Before v1.1 it was
+# https://confctl.dev/problems/{code}, a host nobody serves: the path part, and `code`, are unchanged.
+PROBLEM_PATH = "/problems/"
 
 DOMAIN_STATUS: dict[type[de.DomainError], int] = {
     de.ConferenceNotFound: 404,
@@ -50,11 +52,21 @@ class ApiProblem(Exception):
         self.headers = headers
 
 
-def problem_body(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
-    """The JSON of a problem (RFC 9457)."""
+def problem_title(code: str) -> str:
+    """The same title for every occurrence of a problem type (RFC 9457), its code in words."""
+    return code.replace("_", " ").capitalize()
+
+
+def problem_type(code: str, base: str = "") -> str:
+    """The URI of the problem type's page: under `base` (CONFCTL_PUBLIC_URL), else relative to this server."""
+    return base.rstrip("/") + PROBLEM_PATH + code
+
+
+def problem_body(status: int, code: str, detail: str, *, base: str = "", **extra: Any) -> dict[str, Any]:
+    """The JSON of a problem (RFC 9457); `base` is the public URL its `type` is under."""
     return {
-        "type": PROBLEM_TYPE_BASE + code,
-        "title": code.replace("_", " ").capitalize(),
+        "type": problem_type(code, base),
+        "title": problem_title(code),
         "status": status,
         "detail": detail,
         "code": code,
@@ -62,11 +74,17 @@ def problem_body(status: int, code: str, detail: str, **extra: Any) -> dict[str,
     }
 
 
-def problem(status: int, code: str, detail: str, headers: dict[str, str] | None = None,
+def problem(status: int, code: str, detail: str, headers: dict[str, str] | None = None, *, base: str = "",
             **extra: Any) -> JSONResponse:
     """A problem+json response."""
-    return JSONResponse(problem_body(status, code, detail, **extra), status_code=status,
+    return JSONResponse(problem_body(status, code, detail, base=base, **extra), status_code=status,
                         media_type="application/problem+json", headers=headers)
+
+
+def public_base(request: Request) -> str:
+    """Where this app's problem type pages are, as the outside world reaches them (CONFCTL_PUBLIC_URL)."""
+    settings = getattr(request.app.state, "settings", None)
+    return str(getattr(settings, "public_url", ""))
 
 
 ADDRESS_FIELDS = frozenset({"to", "fallback_to"})
@@ -138,6 +156,9 @@ def _validation_detail_of(errors: Any) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+# The code of an HTTP-level error that Starlette raises (no route, no such method), by status.
+HTTP_CODES: dict[int, str] = {404: "not_found", 405: "method_not_allowed"}
+
 HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE")
 
 
@@ -156,52 +177,57 @@ def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into problem+json."""
 
     @app.exception_handler(de.DomainError)
-    async def on_domain(_: Request, exc: de.DomainError) -> JSONResponse:
-        return problem(DOMAIN_STATUS.get(type(exc), 409), exc.code, exc.detail)
+    async def on_domain(request: Request, exc: de.DomainError) -> JSONResponse:
+        return problem(DOMAIN_STATUS.get(type(exc), 409), exc.code, exc.detail, base=public_base(request))
 
     @app.exception_handler(ApiProblem)
-    async def on_api(_: Request, exc: ApiProblem) -> JSONResponse:
-        return problem(exc.status, exc.code, exc.detail, exc.headers)
+    async def on_api(request: Request, exc: ApiProblem) -> JSONResponse:
+        return problem(exc.status, exc.code, exc.detail, exc.headers, base=public_base(request))
 
     @app.exception_handler(RequestValidationError)
-    async def on_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        base = public_base(request)
         address = next((e for e in exc.errors() if _about_an_address(e)), None)
         if address is not None:
-            return problem(422, "invalid_address", _address_detail(address))
+            return problem(422, "invalid_address", _address_detail(address), base=base)
         label = next((e for e in exc.errors() if _about_a_label(e)), None)
         if label is not None:
-            return problem(422, "invalid_label", _label_detail(label))
-        return problem(422, "invalid_request", _validation_detail(exc))
+            return problem(422, "invalid_label", _label_detail(label), base=base)
+        return problem(422, "invalid_request", _validation_detail(exc), base=base)
 
     @app.exception_handler(TwilioError)
-    async def on_twilio(_: Request, exc: TwilioError) -> JSONResponse:
+    async def on_twilio(request: Request, exc: TwilioError) -> JSONResponse:
         status, code = TWILIO_CODES.get(exc.code, (502, "twilio_error")) if exc.code is not None \
             else (502, "twilio_error")
-        return problem(status, code, twilio_detail(exc), twilio_code=exc.code, twilio_status=exc.status)
+        return problem(status, code, twilio_detail(exc), base=public_base(request), twilio_code=exc.code,
+                       twilio_status=exc.status)
 
     @app.exception_handler(TwilioUnavailable)
-    async def on_unavailable(_: Request, exc: TwilioUnavailable) -> JSONResponse:
-        return problem(503, "twilio_unavailable", f"Twilio could not be reached: {exc}", {"Retry-After": "5"})
+    async def on_unavailable(request: Request, exc: TwilioUnavailable) -> JSONResponse:
+        return problem(503, "twilio_unavailable", f"Twilio could not be reached: {exc}", {"Retry-After": "5"},
+                       base=public_base(request))
 
     @app.exception_handler(StoreUnavailable)
-    async def on_store_unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:
+    async def on_store_unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
         log.warning("store.unavailable", error=str(exc))
         return problem(503, "database_unavailable", "The database is unavailable; try again shortly.",
-                       {"Retry-After": "2"})
+                       {"Retry-After": "2"}, base=public_base(request))
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        base = public_base(request)
         if exc.status_code == 400:
             # FastAPI's answer to a body it could not even decode (not UTF-8): to the client, the same as
             # malformed JSON, which FastAPI itself reports as a validation error.
-            return problem(422, "invalid_request", f"the body could not be read: {exc.detail}")
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+            return problem(422, "invalid_request", f"the body could not be read: {exc.detail}", base=base)
+        code = HTTP_CODES.get(exc.status_code, "http_error")
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             headers["Allow"] = allowed_methods(request)
-        return problem(exc.status_code, code, str(exc.detail), headers)
+        return problem(exc.status_code, code, str(exc.detail), headers, base=base)
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("http.unhandled", path=request.url.path)
-        return problem(500, "internal_error", "An unexpected error occurred; it has been logged.")
+        return problem(500, "internal_error", "An unexpected error occurred; it has been logged.",
+                       base=public_base(request))

@@ -12,9 +12,9 @@ import hashlib
 import json
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Header, Request
 from fastapi.responses import JSONResponse
 
 from confctl.entry.container import Container
@@ -30,6 +30,16 @@ def fingerprint(method: str, path: str, body: Any) -> str:
 
 
 IN_FLIGHT_WAIT_S = 30.0  # how long a repeat waits for the first request to finish
+
+
+async def idempotency_key(key: Annotated[str | None, Header(
+    alias="Idempotency-Key", min_length=1, max_length=255,
+    description=("Makes the request safe to repeat: a repeat with the same key and body gets the first answer "
+                 "(with `Idempotent-Replayed: true`) and does nothing again; the same key with another body is 422 "
+                 "idempotency_key_reused. Keys are per API key."))] = None) -> str | None:
+    """The Idempotency-Key header, declared (a route dependency) so that the OpenAPI document states it and FastAPI
+    checks its length; `idempotent` reads it."""
+    return key
 
 
 async def idempotent(

@@ -8,19 +8,31 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from confctl.domain.labels import MAX_LABEL, label_problem
+from confctl.entry.problems import CODES
 
 # Versions and positions are PostgreSQL bigints: a bound beyond this reaches no row, and cannot be sent (a 500).
 INT64_MAX = 2**63 - 1
 
 
-class Problem(BaseModel):
-    """RFC 9457 problem details; `code` is one of API.md §5."""
+# An RFC 3339 time as confctl writes it (`2024-05-01T12:00:00.123456+00:00`); kept a string on the way out, so
+# the answers are the stored text, unchanged.
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 
-    type: str
-    title: str
-    status: int
-    detail: str
-    code: str = Field(examples=["conference_not_found"])
+
+class Problem(BaseModel):
+    """RFC 9457 problem details. `code` is the stable identifier to branch on; `type` is the URI of a page that
+    explains it, `{CONFCTL_PUBLIC_URL}/problems/{code}`."""
+
+    type: str = Field(json_schema_extra={"format": "uri-reference"}, description=(
+        "The problem type's page: `{CONFCTL_PUBLIC_URL}/problems/{code}` (GET it for when it happens and what to "
+        "do)."), examples=["https://confctl.example.com/problems/conference_not_found"])
+    title: str = Field(description="The code in words; the same for every problem of this type.")
+    status: int = Field(description="The HTTP status of the answer.")
+    detail: str = Field(description="What went wrong this time.")
+    code: str = Field(json_schema_extra={"enum": list(CODES)}, examples=["conference_not_found"])
+    twilio_code: int | None = Field(None, description=(
+        "Twilio refusals only (`twilio_error`, `coach_target_on_hold`): Twilio's error code, e.g. 16027."))
+    twilio_status: int | None = Field(None, description="Twilio refusals only: the HTTP status Twilio answered.")
 
 
 class Customer(BaseModel):
@@ -44,8 +56,8 @@ class Participant(BaseModel):
     coaching: bool
     coach: str | None = Field(description="Label of the agent this supervisor coaches.")
     mode: Literal["normal", "monitor", "coach", "barge"]
-    joined_at: str | None
-    left_at: str | None
+    joined_at: Timestamp | None
+    left_at: Timestamp | None
     leave_reason: str | None
 
 
@@ -61,8 +73,8 @@ class Transfer(BaseModel):
     to: str
     target_label: str
     target_call_sid: str | None
-    created_at: str
-    ended_at: str | None
+    created_at: Timestamp
+    ended_at: Timestamp | None
     failure_reason: str | None
     pending: bool = Field(default=False, description=(
         "Some of the transfer's Twilio steps (hold, unhold, kick, dial) are not done yet: Twilio could not be "
@@ -78,7 +90,7 @@ class PendingEffect(BaseModel):
     transfer_id: str | None
     attempts: int = Field(description="Failed attempts so far")
     last_error: str | None
-    next_attempt_at: str | None
+    next_attempt_at: Timestamp | None
 
 
 class Recording(BaseModel):
@@ -95,9 +107,9 @@ class Conference(BaseModel):
     id: str = Field(examples=["room-CA0123456789abcdef0123456789abcdef"])
     twilio_sid: str | None
     status: Literal["init", "in-progress", "completed"]
-    created_at: str | None
-    started_at: str | None
-    ended_at: str | None
+    created_at: Timestamp | None
+    started_at: Timestamp | None
+    ended_at: Timestamp | None
     end_reason: str | None
     customer: Customer | None
     participants: list[Participant]
@@ -122,7 +134,7 @@ class Event(BaseModel):
     position: int = Field(description="Global position across all conferences.")
     version: int = Field(description="Version of the conference after this event.")
     type: str = Field(examples=["participant.joined"])
-    at: str
+    at: Timestamp
     actor: str | None = Field(description="API key name for commands, `twilio` for callbacks.")
     data: dict[str, Any]
 
@@ -246,10 +258,7 @@ class Accepted(BaseModel):
 class AnnouncementRequest(BaseModel):
     """Play audio to one joined participant (`to`), or to everyone in the conference when `to` is left out."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
-        {"url": "https://media.example.com/this-call-is-recorded.mp3"},
-        {"url": "https://media.example.com/supervisor-joining.mp3", "to": "agent-1"},
-    ]})
+    model_config = REQUEST
     url: str = Field(max_length=2048, pattern=r"^https?://[^\s\x00]+$", description=(
         "An MP3 or WAV file, or a TwiML document of <Play>, <Say>, <Pause> and <Redirect> only; Twilio fetches it "
         "with GET. `announcement.played` follows when it has played, `announcement.failed` when Twilio reports a "
@@ -271,3 +280,4 @@ class SyncResult(BaseModel):
 
     conference: Conference
     corrections: list[str]
+
