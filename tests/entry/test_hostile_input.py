@@ -56,6 +56,9 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/v1/transfers/{t}/cancel", None),
 ]
 NOT_FOUND = {"c": "conference_not_found", "p": "participant_not_found", "t": "transfer_not_found"}
+# Routes whose path id names nothing stored (tests/entry/test_voice_token.py checks a NUL there is a 422).
+# A problem type's code is looked up in a fixed catalogue, never stored (tests/entry/test_problem_types.py).
+NOT_STORED: set[tuple[str, str]] = {("POST", "/v1/agents/{identity}/voice-token"), ("GET", "/problems/{code}")}
 
 
 def _nul_cases() -> list[Any]:
@@ -99,7 +102,7 @@ async def test_the_table_has_every_route_with_a_path_id(client: httpx.AsyncClien
     spec = (await client.get("/openapi.json")).json()
     documented = {(method.upper(), path) for path, item in spec["paths"].items() if "{" in path for method in item}
     names = {"c": "{conference_id}", "p": "{participant}", "t": "{transfer_id}"}
-    assert {(method, template.format(**names)) for method, template, _ in ROUTES} == documented
+    assert {(method, template.format(**names)) for method, template, _ in ROUTES} | NOT_STORED == documented
 
 
 @pytest.mark.parametrize(("method", "path", "body", "code"), _nul_cases())

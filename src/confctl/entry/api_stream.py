@@ -10,6 +10,9 @@ none can appear later behind one already read.
 A connection lives at most CONFCTL_SSE_MAX_S (as polar's feed does: no stream outlives a deploy forever);
 the server then closes it and the client reconnects after the `retry:` hint with its Last-Event-ID.
 A heartbeat comment every CONFCTL_SSE_HEARTBEAT_S keeps proxies from closing an idle stream.
+
+A browser's EventSource cannot send `Authorization`: these endpoints, and no others, also take a browser token
+(POST /v1/tokens) as `?access_token=`, checked when the stream opens; an API key there is refused (entry/auth.py).
 """
 
 from __future__ import annotations
@@ -26,14 +29,22 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from confctl.domain.errors import ConferenceNotFound
 from confctl.entry import schemas
 from confctl.entry.api_read import storable_ids
-from confctl.entry.auth import require
+from confctl.entry.auth import authenticate_stream, require_on_stream
 from confctl.entry.container import Container
 from confctl.entry.metrics import SSE_SUBSCRIBERS
+from confctl.entry.settings import ApiKey
 from confctl.service.live import follow
 from confctl.service.ports import StoredEvent
 
+
+async def _stream_ids(request: Request, key: Annotated[ApiKey, Depends(authenticate_stream)]) -> None:
+    """storable_ids, after the SSE endpoints' own authentication (which also takes `?access_token=`)."""
+    await storable_ids(request, key)
+
+
+# EventSource cannot send headers: these endpoints alone also take a browser token as `?access_token=`.
 router = APIRouter(prefix="/v1", tags=["live updates"],
-                   dependencies=[Depends(require("read")), Depends(storable_ids)])
+                   dependencies=[Depends(require_on_stream("read")), Depends(_stream_ids)])
 
 # How long EventSource waits before reconnecting after the server closed the stream.
 RETRY_MS = 1000
@@ -57,26 +68,25 @@ def _stream_doc(id_meaning: str, *, per_conference: bool) -> dict[int | str, dic
     )
     return {
         200: {
-            # OpenAPI 3.2's way to describe a stream: each item an SSE message whose `data` is a LiveEvent (the
-            # route's response_model puts LiveEvent into the components).
-            "content": {"text/event-stream": {"itemSchema": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "string"},
-                    "event": {"type": "string"},
-                    "data": {"type": "string", "contentMediaType": "application/json",
-                             "contentSchema": {"$ref": "#/components/schemas/LiveEvent"}},
-                    "retry": {"type": "integer", "minimum": 0},
-                },
-            }}},
+            # OpenAPI 3.1 has no way to describe the items of a stream (3.2's `itemSchema`, which 3.1 validators and
+            # generators refuse): the body is a string, and `x-sse-data` points at the schema of each message's
+            # `data`, LiveEvent (which the route's response_model keeps in the components, for generators).
+            "content": {"text/event-stream": {
+                "schema": {"type": "string", "description": (
+                    "Server-Sent Events (text/event-stream): messages of `id`, `event` and `data` lines, the `data` "
+                    "of each a LiveEvent as JSON (#/components/schemas/LiveEvent); `retry:` hints and `:` comments "
+                    "(heartbeats) besides.")},
+                "x-sse-data": {"$ref": "#/components/schemas/LiveEvent"},
+            }},
             "description": (
                 f"`text/event-stream`: one message per stored event, `id` = {id_meaning}, `event` = the event "
                 "type, `data` = a LiveEvent as JSON; the first message is a `retry:` hint. Comments (`:`) are "
                 "heartbeats. The server closes the stream after CONFCTL_SSE_MAX_S; reconnect with `Last-Event-ID`."
             ),
         },
-        401: {"model": schemas.Problem, "description": "No valid API key"},
-        403: {"model": schemas.Problem, "description": "The API key lacks the scope"},
+        401: {"model": schemas.Problem,
+              "description": "No valid API key or browser token; an expired token; an API key in access_token"},
+        403: {"model": schemas.Problem, "description": "The API key or token lacks the read scope"},
         **not_found,
         422: {"model": schemas.Problem,
               "description": "Last-Event-ID or after is not an id this stream sends (ASCII digits, at most 2^63-1)"},

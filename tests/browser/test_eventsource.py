@@ -1,0 +1,180 @@
+"""A real browser (Debian's chromium, driven by playwright) against confctl on a real port: a page from an
+allowed origin follows the live feed with EventSource and a browser token in `?access_token=`, and calls the
+API with fetch; an API key in the URL is refused, and a page from another origin is blocked by CORS.
+
+The test mints the token (as a frontend's server would) and hands the page a ready URL; the page mints nothing.
+scripts/bootstrap installs /usr/bin/chromium; playwright never downloads a browser of its own here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from tests.e2e.support import KEYS, Stack, build_stack
+from tests.support.sse import live_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+HAVE_CHROMIUM = CHROMIUM.exists()
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+EVENT_TYPES = ["conference.created", "conference.started", "conference.ended", "participant.joined",
+               "participant.left", "participant.held", "participant.unheld", "participant.update_requested",
+               "participant.updated", "call.status_changed"]
+
+# The page: opens the EventSource it is given (?stream=) and records what arrives; `call` runs a CORS fetch.
+PAGE = """<!doctype html><meta charset="utf-8"><title>confctl feed</title>
+<script>
+const types = __TYPES__;
+window.received = []; window.errors = 0; window.state = null;
+const url = new URLSearchParams(location.search).get("stream");
+if (url) {
+  const source = new EventSource(url);
+  for (const type of types) {
+    source.addEventListener(type, (e) => window.received.push({id: e.lastEventId, type: e.type, data: e.data}));
+  }
+  source.onopen = () => { window.state = source.readyState; };
+  source.onerror = () => { window.errors += 1; window.state = source.readyState; };
+}
+window.call = async (url, token) => {
+  try {
+    const response = await fetch(url, {headers: {"Authorization": "Bearer " + token}});
+    return {status: response.status, body: await response.json()};
+  } catch (error) {
+    return {blocked: String(error)};
+  }
+};
+</script>""".replace("__TYPES__", json.dumps(EVENT_TYPES))
+
+
+def _page_app() -> Starlette:
+    async def page(_: Request) -> HTMLResponse:
+        return HTMLResponse(PAGE)
+
+    return Starlette(routes=[Route("/", page)])
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Any]:
+    """One headless chromium for the module, on a fresh, empty profile (playwright's temporary one)."""
+    if not HAVE_CHROMIUM:
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: scripts/bootstrap installs Debian's chromium")
+        pytest.skip(f"{CHROMIUM} is missing: run scripts/bootstrap (it installs Debian's chromium)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+class Sites:
+    """confctl on a real port, and two page servers: one an allowed origin, one not."""
+
+    def __init__(self, stack: Stack, api: str, allowed: str, other: str) -> None:
+        self.stack, self.api, self.allowed, self.other = stack, api, allowed, other
+
+    async def token(self, **body: Any) -> str:
+        """A browser token, minted with the admin API key as a frontend's server would."""
+        async with httpx.AsyncClient(base_url=self.api, timeout=10) as client:
+            response = await client.post("/v1/tokens", json=body or None,
+                                         headers={"Authorization": f"Bearer {KEYS['admin']}"})
+        assert response.status_code == 201, response.text
+        token: str = response.json()["token"]
+        return token
+
+
+@pytest.fixture
+async def sites(engine: AsyncEngine) -> AsyncIterator[Sites]:
+    """The page servers first (their origins go into confctl's CONFCTL_CORS_ORIGINS), then confctl itself.
+
+    Streams last 1.5 s, so the browser's own reconnect (with Last-Event-ID, a preflighted header) is exercised.
+    """
+    async with live_server(_page_app()) as allowed, live_server(_page_app()) as other, \
+            build_stack(engine, cors_origins=[allowed], sse_max_s=1.5) as stack:
+        try:
+            async with live_server(stack.app) as api:
+                yield Sites(stack, api, allowed, other)
+        finally:
+            await stack.app.state.container.live.aclose()
+
+
+async def test_eventsource_with_a_browser_token_receives_the_live_events(browser: Any, sites: Sites) -> None:
+    """The page's EventSource on /v1/stream?access_token=<token> gets the events of an inbound call as they are
+    stored, with no repeat across the server's stream closes and the browser's reconnects."""
+    page = await browser.new_page()
+    try:
+        stream = f"{sites.api}/v1/stream?access_token={quote(await sites.token(scopes=['read']))}"
+        await page.goto(f"{sites.allowed}/?stream={quote(stream)}")
+        await page.wait_for_function("window.state === EventSource.OPEN", timeout=5000)
+        _, room = await sites.stack.inbound_call()
+        await page.wait_for_function("window.received.some(e => e.type === 'participant.joined')", timeout=5000)
+        await page.wait_for_timeout(2000)  # the server closes the stream; the browser resumes it
+        await sites.stack.hang_up(_customer(room))
+        await page.wait_for_function("window.received.some(e => e.type === 'conference.ended')", timeout=8000)
+        received, reconnects, state = await page.evaluate("[window.received, window.errors, window.state]")
+    finally:
+        await page.close()
+    assert reconnects >= 1 and state == 1, "the server closed the stream at least once; the browser resumed it"
+    assert received[0]["type"] == "conference.created"
+    assert all(json.loads(e["data"])["conference_id"] == room for e in received)
+    ids = [int(e["id"]) for e in received]
+    assert ids == sorted(set(ids)), "every event once, in order, across reconnects"
+    stored = await sites.stack.events(room)
+    assert [e["type"] for e in received] == [e["type"] for e in stored if e["type"] in EVENT_TYPES]
+
+
+def _customer(room: str) -> str:
+    return room.removeprefix("room-")
+
+
+async def test_an_api_key_in_the_url_is_refused_and_nothing_arrives(browser: Any, sites: Sites) -> None:
+    """An EventSource with the API key as access_token is refused by confctl (401): onerror, readyState CLOSED,
+    no event, no reconnect."""
+    page = await browser.new_page()
+    try:
+        await sites.stack.inbound_call()
+        stream = f"{sites.api}/v1/stream?access_token={quote(KEYS['admin'])}"
+        await page.goto(f"{sites.allowed}/?stream={quote(stream)}")
+        await page.wait_for_function("window.state === EventSource.CLOSED", timeout=5000)
+        await page.wait_for_timeout(1500)  # a refused EventSource does not reconnect
+        assert await page.evaluate("[window.received.length, window.state, window.errors]") == [0, 2, 1]
+        # What refused it is confctl's 401 (readable, CORS headers and all), not the browser's CORS check.
+        refusal = await page.evaluate("(url) => fetch(url).then(async r => [r.status, (await r.json()).code])",
+                                      stream)
+        assert refusal == [401, "unauthorized"]
+    finally:
+        await page.close()
+
+
+async def test_fetch_works_from_the_allowed_origin_and_is_blocked_from_another(browser: Any, sites: Sites) -> None:
+    """A fetch with a browser token from the allowed origin reads the answer; from another origin the browser
+    blocks it, because confctl's answer to its preflight allows no such origin."""
+    token = await sites.token(scopes=["read"])
+    url = f"{sites.api}/v1/conferences"
+    results = []
+    for origin in (sites.allowed, sites.other):
+        page = await browser.new_page()
+        try:
+            await page.goto(f"{origin}/")
+            results.append(await page.evaluate("([url, token]) => window.call(url, token)", [url, token]))
+        finally:
+            await page.close()
+    allowed, other = results
+    assert allowed == {"status": 200, "body": {"items": [], "next_cursor": None}}, allowed
+    assert "blocked" in other and "Failed to fetch" in other["blocked"], other
