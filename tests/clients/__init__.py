@@ -1,0 +1,1 @@
+"""Clients generated from confctl's live /openapi.json (Python and TypeScript), used as a frontend would."""
