@@ -162,8 +162,10 @@ HOOKS: dict[str, Handler] = {
 _ROUTES = {path: _Route(path) for path in HOOKS}
 
 
-def _problem_reply(exc: ApiProblem) -> Reply:
-    return Reply(exc.status, orjson.dumps(problem_body(exc.status, exc.code, exc.detail)), "application/problem+json")
+def _problem_reply(exc: ApiProblem, base: str) -> Reply:
+    """`base`: CONFCTL_PUBLIC_URL, where the problem type's page is."""
+    return Reply(exc.status, orjson.dumps(problem_body(exc.status, exc.code, exc.detail, base=base)),
+                 "application/problem+json")
 
 
 async def _run(handler: Handler, c: Container, hook: Hook, admit: asyncio.Semaphore | None = None) -> Reply:
@@ -173,17 +175,25 @@ async def _run(handler: Handler, c: Container, hook: Hook, admit: asyncio.Semaph
         async with asyncio.timeout(c.settings.webhook_timeout_s), admit or contextlib.nullcontext():
             return await handler(c, hook)
     except ApiProblem as exc:
-        return _problem_reply(exc)
+        return _problem_reply(exc, c.settings.public_url)
     except (StoreUnavailable, TimeoutError) as exc:
         log.warning("twilio.callback.unavailable", path=hook.path, error=str(exc) or type(exc).__name__)
         return _problem_reply(ApiProblem(503, "database_unavailable", "The database did not answer in time; "
-                                         "the request is not acknowledged: deliver it again."))
+                                         "the request is not acknowledged: deliver it again."), c.settings.public_url)
 
 
 # The FastAPI routes: the OpenAPI description, and the same handlers when the fast path is not in front.
 
+def _route_path(scope: Scope) -> str:
+    """The path after the root path (`serve --root-path`, which uvicorn puts in front of every path): what
+    follows CONFCTL_PUBLIC_URL in the URL Twilio signed, since the public URL ends in that prefix itself."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root + "/") else path
+
+
 async def _from_request(request: Request, handler: Handler) -> Response:
-    hook = Hook(request.url.path, request.url.query, request.headers.get("x-twilio-signature"),
+    hook = Hook(_route_path(request.scope), request.url.query, request.headers.get("x-twilio-signature"),
                 await request.body())
     reply = await _run(handler, request.app.state.container, hook)
     return Response(reply.body, status_code=reply.status, media_type=reply.media_type)
@@ -243,17 +253,19 @@ class WebhookFastPath:
         self._admit = asyncio.Semaphore(max_in_flight)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        handler = HOOKS.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
+        path = _route_path(scope) if scope["type"] == "http" else ""
+        handler = HOOKS.get(path) if scope["type"] == "http" and scope["method"] == "POST" else None
         if handler is None:
             await self.app(scope, receive, send)
             return
-        scope["route"] = _ROUTES[scope["path"]]  # what routing would have set: the metrics' route label
+        scope["route"] = _ROUTES[path]  # what routing would have set: the metrics' route label
         body = await _read_body(receive)
         if body is None:
-            reply = _problem_reply(ApiProblem(413, "invalid_request", f"a webhook body is at most {MAX_BODY} bytes"))
+            reply = _problem_reply(ApiProblem(413, "invalid_request", f"a webhook body is at most {MAX_BODY} bytes"),
+                                   scope["app"].state.settings.public_url)
         else:
             signature = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-twilio-signature"), None)
-            hook = Hook(scope["path"], scope["query_string"].decode("latin-1"), signature, body)
+            hook = Hook(path, scope["query_string"].decode("latin-1"), signature, body)
             reply = await _run(handler, scope["app"].state.container, hook, self._admit)
         headers = [(b"content-length", str(len(reply.body)).encode())]
         if reply.media_type:
