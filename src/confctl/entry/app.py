@@ -18,16 +18,27 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from confctl import __version__
-from confctl.adapters.database import create_engine, head_revision, migrate
+from confctl.adapters.database import create_engine, head_revision, known_revisions, migrate, schema_ready
 from confctl.adapters.embedded_pg import EmbeddedPostgres
 from confctl.adapters.pg_notify import PgNotifier
 from confctl.adapters.pg_outbox import PgOutbox
 from confctl.adapters.pg_pool import LazyPool
 from confctl.adapters.pg_store import PostgresEventStore
 from confctl.adapters.signature import SignatureChecker
-from confctl.adapters.twilio_gateway import SdkTwilioGateway
-from confctl.entry import api_control, api_read, api_stream, docs, errors, metrics, webhooks
+from confctl.entry import (
+    api_control,
+    api_read,
+    api_stream,
+    api_tokens,
+    cors,
+    docs,
+    errors,
+    metrics,
+    problems,
+    webhooks,
+)
 from confctl.entry.container import Container, SystemClock
+from confctl.entry.logging import protect
 from confctl.entry.metrics import (
     APPEND_BATCH,
     DEFERRED_FACTS,
@@ -35,8 +46,10 @@ from confctl.entry.metrics import (
     count_reconcile,
     metered_gateway,
 )
+from confctl.entry.request_ids import RequestIdApp
 from confctl.entry.schemas import Health
 from confctl.entry.settings import Settings
+from confctl.entry.twilio_client import twilio_gateway
 from confctl.service.callbacks import CallbackService
 from confctl.service.conferences import ConferenceRepository
 from confctl.service.control import ControlService
@@ -145,11 +158,6 @@ def tune_gc() -> None:
     gc.set_threshold(20_000, 50, 100)
 
 
-def _api_base(settings: Settings) -> str | None:
-    """None for Twilio itself (the SDK's own host); the simulator's URL otherwise."""
-    return None if settings.twilio_api_base == "https://api.twilio.com" else settings.twilio_api_base
-
-
 def create_app(
     settings: Settings | None = None,
     *,
@@ -159,18 +167,21 @@ def create_app(
 ) -> FastAPI:
     """The ASGI app. Given an engine, it uses it as is (tests); otherwise the lifespan opens the database."""
     settings = settings or Settings()
+    protect(settings)  # its secrets never appear in a log line, also ones invented for `confctl dev`
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not settings.api_keys:
             log.warning("auth.no_api_keys", hint="set CONFCTL_API_KEYS: every /v1 request is refused with 401")
+        if not settings.twilio_auth_token:
+            log.warning("twilio.no_auth_token", hint="set CONFCTL_TWILIO_AUTH_TOKEN: Twilio signs webhooks with it, "
+                        "so every webhook is refused with 403")
         async with AsyncExitStack() as stack:
             if engine is None:
                 db = await stack.enter_async_context(_database(settings))
                 twilio = gateway
                 if twilio is None:
-                    sdk = SdkTwilioGateway(settings.twilio_account_sid, settings.twilio_auth_token,
-                                           base_url=_api_base(settings), timeout_s=settings.twilio_timeout_s)
+                    sdk = twilio_gateway(settings)  # with the API key when one is set
                     stack.push_async_callback(sdk.aclose)
                     twilio = sdk
                 app.state.container = build_container(settings, db, twilio, clock)
@@ -178,6 +189,7 @@ def create_app(
             stack.push_async_callback(container.aclose)  # before the engine is disposed
             stack.push_async_callback(container.callbacks.deferred.aclose)  # while the store is still open
             await asyncio.to_thread(head_revision)  # read from disk once, never inside /readyz's budget
+            await asyncio.to_thread(known_revisions)
             # Alive (the liveness lock held) before this process claims effects or takes over others'.
             if container.outbox is not None and not await container.outbox.alive():
                 log.warning("outbox.alive.pending", hint="the database did not answer; effects wait for it")
@@ -189,7 +201,7 @@ def create_app(
                 tune_gc()
             yield
 
-    app = FastAPI(
+    app = RequestIdApp(  # FastAPI with a request id per request, outside every middleware
         title="confctl",
         version=__version__,
         description=DESCRIPTION,
@@ -202,6 +214,7 @@ def create_app(
             {"name": "twilio webhooks", "description": "Signed callbacks from Twilio (not for frontends)."},
             {"name": "live updates", "description": "Server-Sent Events of stored events, resumable."},
             {"name": "operations", "description": "Health, readiness and metrics."},
+            {"name": "browsers", "description": "Short-lived browser tokens and Twilio Voice access tokens."},
         ],
     )
     app.state.settings = settings
@@ -212,11 +225,14 @@ def create_app(
     app.include_router(api_read.router)
     app.include_router(api_control.router)
     app.include_router(api_stream.router)
+    app.include_router(api_tokens.router)
+    app.include_router(problems.router)
     _operations(app)
     # Inside the metrics middleware, which counts its answers too.
     app.add_middleware(webhooks.WebhookFastPath, max_in_flight=settings.webhook_concurrency)
     metrics.install(app)
     docs.install(app)
+    cors.install(app, settings.cors_origins)  # outermost: error answers carry CORS headers too
     return app
 
 
@@ -243,6 +259,6 @@ def _operations(app: FastAPI) -> None:
             return JSONResponse({"status": "unavailable", "detail": f"database unreachable: {detail}"}, 503)
         except asyncpg.UndefinedTableError:  # no alembic_version table: never migrated
             revisions = []
-        if revisions != [head_revision()]:
+        if not schema_ready(revisions):
             return JSONResponse({"status": "unavailable", "detail": "migrations are not at head"}, 503)
         return {"status": "ok"}
