@@ -31,6 +31,15 @@ def dev_defaults() -> dict[str, str]:
     return {k: v for k, v in found.items() if isinstance(v, str)}
 
 
+def _same(ours: dict[str, Any], truth: dict[str, Any]) -> bool:
+    """Two Audibility answers say the same (list order means nothing)."""
+
+    def norm(a: dict[str, Any]) -> tuple[dict[str, list[str]], list[str]]:
+        return {k: sorted(v) for k, v in a.get("hears", {}).items()}, sorted(a.get("music", []))
+
+    return norm(ours) == norm(truth)
+
+
 class Demo:
     """The scripted call, step by step."""
 
@@ -62,8 +71,22 @@ class Demo:
         return next((p for p in conference["participants"] if p["label"] == label and p["status"] != "left"),
                     {"status": "absent"})
 
+    async def settled_audibility(self) -> dict[str, Any]:
+        """confctl's who-hears-whom once it agrees with the simulator's ground truth (at most 10 s).
+
+        A command's answer is Twilio's REST answer; the callbacks of an earlier step may still be on their way
+        (Twilio sends them in no promised order) and move the state once more, so a step prints the state only
+        when Twilio's facts have all arrived. Past the deadline it prints what confctl says anyway."""
+        deadline = time.monotonic() + 10.0
+        while True:
+            ours: dict[str, Any] = await self.call("GET", f"/v1/conferences/{self.room}/audibility")
+            truth = await self.sim.get(f"/simulator/conferences/{self.room}/audibility")
+            if truth.status_code != 200 or _same(ours, truth.json()) or time.monotonic() > deadline:
+                return ours
+            await asyncio.sleep(0.1)
+
     async def step(self, title: str) -> None:
-        audibility = await self.call("GET", f"/v1/conferences/{self.room}/audibility")
+        audibility = await self.settled_audibility()
         self.out(f"\n[{time.monotonic() - self.started:5.1f}s] {title}")
         for label, hears in sorted(audibility["hears"].items()):
             heard = ", ".join(hears) if hears else ("music" if label in audibility["music"] else "nobody")
