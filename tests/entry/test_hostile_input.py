@@ -41,6 +41,7 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/v1/conferences/{c}", None),
     ("GET", "/v1/conferences/{c}/events", None),
     ("GET", "/v1/conferences/{c}/audibility", None),
+    ("GET", "/v1/conferences/{c}/timeline", None),
     ("GET", "/v1/conferences/{c}/stream", None),
     ("POST", "/v1/conferences/{c}/participants", PARTICIPANT),
     ("GET", "/v1/conferences/{c}/participants/{p}", None),

@@ -147,10 +147,44 @@ class EventPage(BaseModel):
 
 
 class Audibility(BaseModel):
-    """Who hears whom right now."""
+    """Who hears whom: right now, or at the version or time asked for."""
 
     hears: dict[str, list[str]] = Field(examples=[{"customer": ["agent"], "agent": ["customer"]}])
     music: list[str]
+
+
+class TimelineInterval(BaseModel):
+    """One stretch of one kind in a participant's history, placed on the conference's log."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    kind: Literal["ringing", "joined", "hold", "muted", "coaching", "monitor", "barge"]
+    from_: Timestamp = Field(alias="from", serialization_alias="from",
+                             description="When the event that started it was stored.")
+    to: Timestamp | None = Field(description="When the event that ended it was stored; null while it lasts.")
+    from_version: int = Field(description="The conference version whose state first shows it.")
+    to_version: int | None = Field(description="The first version whose state no longer shows it; null while open.")
+    actor: str | None = Field(description="Who caused its start: the API key name for commands, `twilio` for "
+                                          "callbacks (the event's actor).", examples=["admin"])
+    ended_by: str | None = Field(description="Who caused its end (the actor of `to_version`); null while open.")
+    with_: str | None = Field(None, alias="with", serialization_alias="with", description=(
+        "`coaching` only: the label of the participant coached."), examples=["agent-bob"])
+
+
+class TimelineParticipant(BaseModel):
+    """One leg and its intervals, in the order they started."""
+
+    label: str = Field(examples=["agent-alice"])
+    role: Literal["customer", "agent", "supervisor", "external"]
+    call_sid: str | None
+    intervals: list[TimelineInterval]
+
+
+class Timeline(BaseModel):
+    """A conference's history per participant, folded from its whole log (as of `version`)."""
+
+    conference_id: str
+    version: int = Field(description="The conference version the timeline was folded up to.")
+    participants: list[TimelineParticipant]
 
 
 class Health(BaseModel):
