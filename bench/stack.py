@@ -188,7 +188,7 @@ class Stack:
         return self._wait_up(self.spawn(name, argv, env, port), "/healthz")
 
     def start_simulator(self, port: int, webhook_base: str) -> Proc:
-        env = self.confctl_env("unused://", webhook_base, None)
+        env = self.confctl_env("", webhook_base, None)  # the simulator needs no database: empty is unset
         argv = [str(VENV_BIN / "confctl"), "simulator", "--host", HOST, "--port", str(port),
                 "--webhook-base", webhook_base]
         return self._wait_up(self.spawn("simulator", argv, env, port), "/simulator/requests")
