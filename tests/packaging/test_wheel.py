@@ -183,6 +183,9 @@ async def test_migrate_then_serve(installed: Installed, empty_database: str) -> 
     try:
         _wait_for("serve ready", lambda: httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200,
                   server)
+        # The wallboard's static assets are package data too: served from the wheel, not from a checkout.
+        for asset in ("/wallboard", "/wallboard/wallboard.js", "/wallboard/wallboard.css"):
+            assert httpx.get(f"http://127.0.0.1:{port}{asset}", timeout=5).status_code == 200, asset
     finally:
         output = _stop(server, signal.SIGTERM)
     assert server.returncode == 0, output

@@ -35,6 +35,7 @@ from confctl.entry import (
     errors,
     metrics,
     problems,
+    wallboard,
     webhooks,
 )
 from confctl.entry.container import Container, SystemClock
@@ -227,6 +228,7 @@ def create_app(
     app.include_router(api_stream.router)
     app.include_router(api_tokens.router)
     app.include_router(problems.router)
+    app.include_router(wallboard.router)
     _operations(app)
     # Inside the metrics middleware, which counts its answers too.
     app.add_middleware(webhooks.WebhookFastPath, max_in_flight=settings.webhook_concurrency)

@@ -4,22 +4,30 @@ The metrics live in prometheus_client's default registry, as Prometheus expects 
 brings its process and Python collectors); several apps in one process (the tests) add to the same counters.
 Counting happens at the edges, never inside the service layer: an ASGI middleware for HTTP, the webhook
 routes for callbacks stored or repeated, and a gateway wrapper that counts each Twilio operation by outcome.
+The wallboard's gauges (`confctl_wallboard_*`) are the exception: each scrape computes them from the read model
+(entry/wallboard.py), within a budget, so that they are the numbers the wallboard page shows.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import time
 from collections.abc import Callable
 from typing import Any, cast
 
-from fastapi import FastAPI, Response
+import structlog
+from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from confctl.entry import wallboard
 from confctl.service.conferences import Change
 from confctl.service.gateway import TwilioError, TwilioGateway, TwilioUnavailable
+from confctl.service.outage import StoreUnavailable
+
+log = structlog.get_logger(__name__)
 
 HTTP_REQUESTS = Counter(
     "confctl_http_requests_total", "HTTP requests answered, by route template, method and status.",
@@ -65,7 +73,48 @@ SSE_SUBSCRIBERS = Gauge(
 DEFERRED_FACTS = Gauge(
     "confctl_deferred_facts", "Facts answered to Twilio during a database outage and not stored yet (voice calls).",
 )
+# The wallboard's numbers (entry/wallboard.py has the rules), computed from the read model on each scrape.
+WALLBOARD_LIVE = Gauge("confctl_wallboard_conferences_live", "Conferences not completed.")
+WALLBOARD_CUSTOMERS = Gauge(
+    "confctl_wallboard_customers",
+    "Joined customers by state: waiting (alone, no agent), on_hold, in_transfer (a transfer dialing or consulting).",
+    ["state"],
+)
+WALLBOARD_LONGEST_HOLD = Gauge("confctl_wallboard_longest_hold_seconds", "The longest current hold of a customer.")
+WALLBOARD_TRANSFERS = Gauge(
+    "confctl_wallboard_transfers_today", "Transfers ended since 00:00 UTC, by outcome: completed, failed.",
+    ["outcome"],
+)
+WALLBOARD_SUPERVISORS = Gauge("confctl_wallboard_supervisors_listening", "Joined supervisors (any mode).")
+WALLBOARD_SCRAPE_FAILURES = Counter(
+    "confctl_wallboard_scrape_failures", "Scrapes whose wallboard gauges kept their last values (database down).",
+)
+WALLBOARD_BUDGET_S = 1.0  # /metrics answers during a database outage too: the gauges then keep their values
 
+
+async def _update_wallboard(request: Request) -> None:
+    """Set the wallboard gauges from the read model, unless it does not answer within the budget."""
+    container = getattr(request.app.state, "container", None)
+    if container is None:
+        return
+    try:
+        async with asyncio.timeout(WALLBOARD_BUDGET_S):
+            counts = await wallboard.summary(container)
+    except (StoreUnavailable, TimeoutError, OSError):
+        WALLBOARD_SCRAPE_FAILURES.inc()
+        return
+    except Exception:  # /metrics must answer whatever the read model does: the other metrics matter most then
+        log.exception("metrics.wallboard.failed")
+        WALLBOARD_SCRAPE_FAILURES.inc()
+        return
+    WALLBOARD_LIVE.set(counts.live)
+    WALLBOARD_CUSTOMERS.labels(state="waiting").set(counts.waiting)
+    WALLBOARD_CUSTOMERS.labels(state="on_hold").set(counts.on_hold)
+    WALLBOARD_CUSTOMERS.labels(state="in_transfer").set(counts.in_transfer)
+    WALLBOARD_LONGEST_HOLD.set(counts.longest_hold_s)
+    WALLBOARD_TRANSFERS.labels(outcome="completed").set(counts.transfers_completed)
+    WALLBOARD_TRANSFERS.labels(outcome="failed").set(counts.transfers_failed)
+    WALLBOARD_SUPERVISORS.set(counts.supervisors)
 
 
 def count_reconcile(trigger: str, outcome: str) -> None:
@@ -171,6 +220,7 @@ def install(app: FastAPI) -> None:
     @app.get("/metrics", operation_id="metrics", summary="Prometheus metrics", tags=["operations"],
              response_class=Response,
              responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}})
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        await _update_wallboard(request)
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
