@@ -184,8 +184,9 @@ async def test_migrate_then_serve(installed: Installed, empty_database: str) -> 
         _wait_for("serve ready", lambda: httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200,
                   server)
         # The wallboard's static assets are package data too: served from the wheel, not from a checkout.
-        for asset in ("/wallboard", "/wallboard/wallboard.js", "/wallboard/wallboard.css"):
-            assert httpx.get(f"http://127.0.0.1:{port}{asset}", timeout=5).status_code == 200, asset
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+            for asset in ("/wallboard", "/wallboard/wallboard.js", "/wallboard/wallboard.css"):
+                assert (await client.get(asset)).status_code == 200, asset
     finally:
         output = _stop(server, signal.SIGTERM)
     assert server.returncode == 0, output
