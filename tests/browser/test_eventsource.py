@@ -9,9 +9,7 @@ scripts/bootstrap installs /usr/bin/chromium; playwright never downloads a brows
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -26,10 +24,6 @@ from starlette.routing import Route
 from tests.e2e.support import KEYS, Stack, build_stack
 from tests.support.sse import live_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-HAVE_CHROMIUM = CHROMIUM.exists()
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
 EVENT_TYPES = ["conference.created", "conference.started", "conference.ended", "participant.joined",
                "participant.left", "participant.held", "participant.unheld", "participant.update_requested",
                "participant.updated", "call.status_changed"]
@@ -64,23 +58,6 @@ def _page_app() -> Starlette:
         return HTMLResponse(PAGE)
 
     return Starlette(routes=[Route("/", page)])
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Any]:
-    """One headless chromium for the module, on a fresh, empty profile (playwright's temporary one)."""
-    if not HAVE_CHROMIUM:
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: scripts/bootstrap installs Debian's chromium")
-        pytest.skip(f"{CHROMIUM} is missing: run scripts/bootstrap (it installs Debian's chromium)")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 class Sites:

@@ -18,7 +18,6 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.browser.test_eventsource import CHROMIUM, FLAGS, HAVE_CHROMIUM
 from tests.e2e.support import KEYS, Stack, build_stack
 from tests.support.metrics import scrape, value
 from tests.support.sse import live_server
@@ -26,25 +25,6 @@ from tests.support.sse import live_server
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 NAMES = ["live", "waiting", "on_hold", "in_transfer", "transfers_completed", "transfers_failed", "supervisors"]
 Step = Callable[[], Awaitable[None]]
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Any]:
-    """One headless chromium for the module (skipped without /usr/bin/chromium, except on CI)."""
-    if not HAVE_CHROMIUM:
-        import os
-
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: scripts/bootstrap installs Debian's chromium")
-        pytest.skip(f"{CHROMIUM} is missing: run scripts/bootstrap (it installs Debian's chromium)")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 @pytest.fixture
