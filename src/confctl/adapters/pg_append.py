@@ -135,6 +135,7 @@ class GroupCommitter:
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
         self.on_batch: Callable[[int], None] | None = None  # told each committed batch's size (metrics)
+        self.on_stored: Callable[[NewEvent], None] | None = None  # told each event committed (metrics)
 
     async def append(self, pending: PendingAppend) -> AppendResult:
         """Queue one append and wait until its batch has committed."""
@@ -240,6 +241,9 @@ class GroupCommitter:
             if row["status"] == "ok" and row["first_position"] is not None:
                 last = row["first_position"] + len(item.events) - 1
                 notes.append(orjson.dumps({"stream_id": item.stream_id, "position": last}).decode())
+                if self.on_stored is not None:
+                    for event in item.events:
+                        self.on_stored(event)
         for item in batch:  # never left waiting, whatever the function returned
             item.fail(RuntimeError("confctl_append returned no row for an append"))
         if notes:

@@ -45,6 +45,7 @@ from confctl.entry.metrics import (
     DEFERRED_FACTS,
     RECONCILE_REPAIRS,
     count_reconcile,
+    count_stored,
     metered_gateway,
 )
 from confctl.entry.request_ids import RequestIdApp
@@ -82,6 +83,7 @@ def build_container(
     pool = LazyPool.shared(engine, max_size=settings.db_pool_size, timeout_s=settings.db_timeout_s)
     store = PostgresEventStore(engine, pool, committers=settings.append_concurrency, max_batch=settings.append_batch)
     store.committer.on_batch = APPEND_BATCH.observe
+    store.committer.on_stored = count_stored
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
     conferences = ConferenceRepository(store, worker_id=worker_id)
     outbox = PgOutbox(pool, worker_id)

@@ -26,6 +26,7 @@ from confctl.entry import wallboard
 from confctl.service.conferences import Change
 from confctl.service.gateway import TwilioError, TwilioGateway, TwilioUnavailable
 from confctl.service.outage import StoreUnavailable
+from confctl.service.ports import NewEvent
 
 log = structlog.get_logger(__name__)
 
@@ -85,6 +86,13 @@ WALLBOARD_TRANSFERS = Gauge(
     "confctl_wallboard_transfers_today", "Transfers ended since 00:00 UTC, by outcome: completed, failed.",
     ["outcome"],
 )
+# Counted as this process commits them (a replica counts its own; Prometheus sums them): unlike the
+# `_today` gauges above they never fall back to 0 at midnight, so `increase()` over any window works.
+EVENTS_STORED = Counter("confctl_events_stored_total", "Events committed to the log by this process, by type.",
+                        ["type"])
+TRANSFERS_ENDED = Counter(
+    "confctl_transfers_ended_total", "Transfers ended, by outcome: completed, failed, cancelled.", ["outcome"],
+)
 WALLBOARD_SUPERVISORS = Gauge("confctl_wallboard_supervisors_listening", "Joined supervisors (any mode).")
 WALLBOARD_SCRAPE_FAILURES = Counter(
     "confctl_wallboard_scrape_failures", "Scrapes whose wallboard gauges kept their last values (database down).",
@@ -120,6 +128,26 @@ async def _update_wallboard(request: Request) -> None:
 def count_reconcile(trigger: str, outcome: str) -> None:
     """One conference reconciled (or one suspicion cleared) by this trigger."""
     RECONCILE_TRIGGERS.labels(trigger=trigger, outcome=outcome).inc()
+
+
+def count_stored(event: NewEvent) -> None:
+    """One event committed by this process (the store's committer calls this)."""
+    _stored_counter(event.type).inc()
+    if event.type.startswith("transfer.") and event.type[9:] in TRANSFER_OUTCOMES:
+        _transfer_counter(event.type[9:]).inc()
+
+
+TRANSFER_OUTCOMES = ("completed", "failed", "cancelled")
+
+
+@functools.cache
+def _stored_counter(event_type: str) -> Any:
+    return EVENTS_STORED.labels(type=event_type)
+
+
+@functools.cache
+def _transfer_counter(outcome: str) -> Any:
+    return TRANSFERS_ENDED.labels(outcome=outcome)
 
 
 def count_callback(kind: str, change: Change | None) -> None:
