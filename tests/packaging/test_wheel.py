@@ -30,6 +30,7 @@ from sqlalchemy.engine.url import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from confctl.adapters.database import create_engine, head_revision
+from confctl.entry.console import ASSETS as CONSOLE_ASSETS
 
 REPO = Path(__file__).resolve().parents[2]
 # What a wheel is built from (the Dockerfile's build stage copies the same).
@@ -183,9 +184,11 @@ async def test_migrate_then_serve(installed: Installed, empty_database: str) -> 
     try:
         _wait_for("serve ready", lambda: httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200,
                   server)
-        # The wallboard's static assets are package data too: served from the wheel, not from a checkout.
+        # The wallboard's and the console's static assets are package data too: served from the wheel, not from a
+        # checkout.
+        console = ["/console", *(f"/console/{name}" for name in sorted(CONSOLE_ASSETS))]
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
-            for asset in ("/wallboard", "/wallboard/wallboard.js", "/wallboard/wallboard.css"):
+            for asset in ("/wallboard", "/wallboard/wallboard.js", "/wallboard/wallboard.css", *console):
                 assert (await client.get(asset)).status_code == 200, asset
     finally:
         output = _stop(server, signal.SIGTERM)

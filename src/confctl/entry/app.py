@@ -30,6 +30,7 @@ from confctl.entry import (
     api_read,
     api_stream,
     api_tokens,
+    console,
     cors,
     docs,
     errors,
@@ -231,6 +232,7 @@ def create_app(
     app.include_router(api_tokens.router)
     app.include_router(problems.router)
     app.include_router(wallboard.router)
+    app.include_router(console.router)
     _operations(app)
     # Inside the metrics middleware, which counts its answers too.
     app.add_middleware(webhooks.WebhookFastPath, max_in_flight=settings.webhook_concurrency)

@@ -18,19 +18,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
-from confctl.adapters.pg_pool import LazyPool
-from confctl.adapters.pg_schema import POSITION_SHIFT
 from confctl.domain.timeline import timeline
+from confctl.entry import pages
 from confctl.entry.container import Container
 from confctl.service import history
 
-STATIC = Path(__file__).parent / "static"
 PAGE_LIMIT = 200
 MAX_PAGES = 25  # at most 5,000 conferences per status per scrape: a scrape stays bounded whatever the day was
 MAX_HOLD_TIMELINES = 200  # conferences whose hold start is read from the log per scrape
@@ -38,33 +35,23 @@ MAX_HOLD_TIMELINES = 200  # conferences whose hold start is read from the log pe
 router = APIRouter(include_in_schema=False)  # a page, not an API operation
 
 
-# Below the oldest running transaction's positions every event is stored and projected; any later one is not yet
-# (positions are transaction-ordered, see pg_store.READ_ALL_SQL): the page's stream starts there, so it neither
-# replays the whole log nor misses an event committed while it loads the conferences.
-SAFE_HEAD_SQL = f"SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << {POSITION_SHIFT}) - 1"
-
-
 @router.get("/wallboard")
 async def wallboard_page(request: Request) -> HTMLResponse:
     """The wallboard's HTML (it loads its script and style below, and nothing from elsewhere), with the stream
     position it starts from."""
-    container: Container = request.app.state.container
-    pool: LazyPool = container.store.pool  # type: ignore[attr-defined]
-    after = int(await pool.fetchval(SAFE_HEAD_SQL))
-    html = (STATIC / "wallboard.html").read_text(encoding="utf-8")
-    return HTMLResponse(html.replace("<body>", f'<body data-after="{after}">', 1))
+    return await pages.page(request, pages.STATIC / "wallboard.html")
 
 
 @router.get("/wallboard/wallboard.js")
 async def wallboard_script() -> FileResponse:
     """The wallboard's script."""
-    return FileResponse(STATIC / "wallboard.js", media_type="text/javascript; charset=utf-8")
+    return pages.asset(pages.STATIC / "wallboard.js")
 
 
 @router.get("/wallboard/wallboard.css")
 async def wallboard_style() -> FileResponse:
     """The wallboard's style sheet."""
-    return FileResponse(STATIC / "wallboard.css", media_type="text/css; charset=utf-8")
+    return pages.asset(pages.STATIC / "wallboard.css")
 
 
 @dataclass(frozen=True, slots=True)

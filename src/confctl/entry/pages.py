@@ -1,0 +1,45 @@
+"""What confctl's browser pages (the wallboard, the console) share: the stream position a page is served at, and
+its static files from the package (so the wheel serves them; no CDN, no build step)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from fastapi import Request
+from fastapi.responses import FileResponse, HTMLResponse
+
+from confctl.adapters.pg_pool import LazyPool
+from confctl.adapters.pg_schema import POSITION_SHIFT
+from confctl.entry.container import Container
+
+STATIC = Path(__file__).parent / "static"
+
+# Below the oldest running transaction's positions every event is stored and projected; any later one is not yet
+# (positions are transaction-ordered, see pg_store.READ_ALL_SQL): a page's stream starts there, so it neither
+# replays the whole log nor misses an event committed while it loads the conferences.
+SAFE_HEAD_SQL = f"SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << {POSITION_SHIFT}) - 1"
+
+MEDIA_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+}
+
+
+async def safe_head(request: Request) -> int:
+    """The global stream position below which every event is stored and projected."""
+    container: Container = request.app.state.container
+    pool: LazyPool = container.store.pool  # type: ignore[attr-defined]
+    return int(await pool.fetchval(SAFE_HEAD_SQL))
+
+
+async def page(request: Request, html: Path) -> HTMLResponse:
+    """The page's HTML with `<body data-after="N">`: the stream position its script follows the stream from."""
+    after = await safe_head(request)
+    text = await asyncio.to_thread(html.read_text, encoding="utf-8")  # off the event loop
+    return HTMLResponse(text.replace("<body>", f'<body data-after="{after}">', 1))
+
+
+def asset(path: Path) -> FileResponse:
+    """A script or style sheet of a page, with its content type."""
+    return FileResponse(path, media_type=MEDIA_TYPES[path.suffix])

@@ -1,0 +1,70 @@
+"""The console's page and assets: served from the package at /console, with nothing loaded from elsewhere, and
+the index page at `/` that links to the pages; none of them is an API operation in /openapi.json."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from confctl.entry.console import ASSETS, CONSOLE
+
+TYPES = {"js": "text/javascript", "css": "text/css"}
+# XML namespace names are identifiers that are never fetched (createElementNS needs the SVG one).
+NAMESPACES = {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink", "http://www.w3.org/1999/xhtml"}
+# An absolute or protocol-relative URL in markup, CSS or a string: `"//cdn…"`, `url(//cdn…)`, `src=//cdn…`.
+PROTOCOL_RELATIVE = re.compile(r"""(?:["'`(=]\s*)//[A-Za-z0-9]""")
+
+
+async def test_console_page_is_served_with_its_stream_position(client: httpx.AsyncClient) -> None:
+    """`/console` is the console's HTML, with no key needed, its body carrying the stream position to follow
+    from, and it loads its module and style sheet from /console."""
+    page = await client.get("/console", headers={"Authorization": ""})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert re.search(r'<body data-after="-?\d+">', page.text), page.text[:300]
+    assert '<script type="module" src="/console/app.js"></script>' in page.text
+    assert 'href="/console/console.css"' in page.text
+
+
+@pytest.mark.parametrize("name", sorted(ASSETS))
+async def test_every_asset_is_served_with_its_content_type(client: httpx.AsyncClient, name: str) -> None:
+    """Each allow-listed file answers 200 with its content type and the file's bytes."""
+    response = await client.get(f"/console/{name}", headers={"Authorization": ""})
+    assert response.status_code == 200, name
+    assert response.headers["content-type"].startswith(TYPES[name.rsplit(".", 1)[1]]), response.headers
+    assert response.content == (CONSOLE / name).read_bytes()
+
+
+@pytest.mark.parametrize("name", ["console.html", "nope.js", "..%2Fwallboard.js", "%2E%2E%2Fapp.py", "App.js"])
+async def test_anything_else_under_console_is_a_404(client: httpx.AsyncClient, name: str) -> None:
+    """A file not on the allow-list is a 404, whatever its name (nothing is joined onto the folder)."""
+    response = await client.get(f"/console/{name}", headers={"Authorization": ""})
+    assert response.status_code == 404, (name, response.text)
+
+
+async def test_no_asset_names_an_external_url(client: httpx.AsyncClient) -> None:
+    """No http://, https:// or protocol-relative URL in the page or any asset: no CDN, nothing from elsewhere."""
+    texts = {"/console": (await client.get("/console")).text}
+    for name in ASSETS:
+        texts[name] = (await client.get(f"/console/{name}")).text
+    for name, text in texts.items():
+        absolute = set(re.findall(r"https?://[^\s\"'`)<>]+", text)) - NAMESPACES
+        assert not absolute, (name, absolute)
+        assert not PROTOCOL_RELATIVE.search(text), (name, PROTOCOL_RELATIVE.search(text))
+
+
+async def test_the_index_links_to_the_pages(client: httpx.AsyncClient) -> None:
+    """`/` is a small HTML page linking the console, the wallboard and the API docs, each of which answers."""
+    index = await client.get("/", headers={"Authorization": ""})
+    assert index.status_code == 200 and index.headers["content-type"].startswith("text/html")
+    links = re.findall(r'href="([^"]+)"', index.text)
+    assert {"/console", "/wallboard", "/docs"} <= set(links), links
+    for link in ("/console", "/wallboard", "/docs"):
+        assert (await client.get(link, headers={"Authorization": ""})).status_code == 200, link
+
+
+async def test_pages_are_not_api_operations(client: httpx.AsyncClient) -> None:
+    """The pages and their assets are not in the OpenAPI document (they are not part of the API)."""
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    assert not [p for p in paths if p == "/" or p.startswith(("/console", "/wallboard"))], sorted(paths)
