@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from confctl.adapters.database import head_revision
+from confctl.entry.browser_tokens import verify
 from confctl.entry.cli import build_parser, main, parse_args
 from confctl.entry.cli_dev import banner
 from confctl.entry.settings import ApiKey, Settings
@@ -248,3 +249,18 @@ def test_the_dev_banner_never_prints_an_auth_token_from_the_environment(monkeypa
     fresh = Settings()
     invented = twilio_credentials(fresh)
     assert shown_token(fresh, invented.auth_token) == invented.auth_token
+
+
+def test_the_dev_banner_links_the_console_and_wallboard_signed_in_with_the_invented_key() -> None:
+    """With an invented key, the banner's console and wallboard links carry a browser token minted from it (the
+    key's scopes, the longest allowed life); with keys from the environment it prints no token."""
+    key = ApiKey(name="dev", key="dev-0123456789abcdef", scopes=["read", "control", "supervise"])
+    settings = Settings(public_url="http://127.0.0.1:8000", api_keys=[key])
+    lines = banner(settings, "http://127.0.0.1:8010", [key])
+    found = re.findall(r"http://127\.0\.0\.1:8000/(console|wallboard)#token=(\S+)", lines)
+    assert [page for page, _ in found] == ["console", "wallboard"], lines
+    owner, expires = verify(found[0][1], [key], time.time())
+    assert owner.name == "dev" and set(owner.scopes) == set(key.scopes)
+    assert abs(expires - time.time() - settings.token_max_ttl_s) <= 5
+    from_env = banner(settings, "http://127.0.0.1:8010", None)
+    assert "/console" in from_env and "#token=" not in from_env

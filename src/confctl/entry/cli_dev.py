@@ -19,12 +19,14 @@ import secrets
 import signal
 import socket
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import uvicorn
 
+from confctl.entry.browser_tokens import mint
 from confctl.entry.cli_options import add_command, option
 from confctl.entry.settings import ApiKey, Scope, Settings
 from confctl.service.webhook_urls import WebhookUrls
@@ -301,9 +303,21 @@ def banner(settings: Settings, sim_url: str, invented_keys: list[ApiKey] | None,
         key = invented_keys[0]
         lines.append(f"  API key    {key.key}  (name {key.name!r}, scopes {', '.join(key.scopes)})")
         bearer = key.key
+        # The key is invented and printed anyway, so a browser token minted from it reveals nothing more; the
+        # links open signed in (the pages take the token off the address bar at once).
+        token = mint(key, list(key.scopes), settings.token_max_ttl_s, time.time()).token
+        hours = settings.token_max_ttl_s / 3600
+        lines += [
+            f"  console    {api}/console#token={token}",
+            f"  wallboard  {api}/wallboard#token={token}",
+            f"             (signed in for {hours:g} h; then POST /v1/tokens with the key for a new token)",
+        ]
     else:
         lines.append(f"  API keys   from CONFCTL_API_KEYS: {', '.join(k.name for k in settings.api_keys)}")
         bearer = "$CONFCTL_KEY"
+        lines += [
+            f"  console    {api}/console  and  {api}/wallboard  (sign in with a token from POST /v1/tokens)",
+        ]
     lines += [
         "",
         "Start a call on the simulator, then list conferences:",
