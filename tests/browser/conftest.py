@@ -1,4 +1,5 @@
-"""The browser tests' one headless Debian chromium per module (playwright drives it; it never downloads one)."""
+"""The browser tests' one headless Debian chromium per module (playwright drives it; it never downloads one), and
+confctl with the simulator behind it on a real port, with a browser token minted as a frontend's server would."""
 
 from __future__ import annotations
 
@@ -7,12 +8,40 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.e2e.support import KEYS, Stack, build_stack
+from tests.support.sse import live_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 HAVE_CHROMIUM = CHROMIUM.exists()
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
+
+
+class CspBypassingBrowser:
+    """The browser, whose pages by default bypass the pages' Content-Security-Policy.
+
+    Playwright compiles a `wait_for_function` predicate with eval, which the pages' policy (no 'unsafe-eval')
+    refuses; the tests wait that way throughout. tests/browser/test_csp.py opens the pages under their real
+    policy (`new_page(bypass_csp=False)`) and drives them with waits that need no eval.
+    """
+
+    def __init__(self, browser: Any) -> None:
+        self._browser = browser
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._browser, name)
+
+    async def new_page(self, **options: Any) -> Any:
+        options.setdefault("bypass_csp", True)
+        return await self._browser.new_page(**options)
+
+    async def new_context(self, **options: Any) -> Any:
+        options.setdefault("bypass_csp", True)
+        return await self._browser.new_context(**options)
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +56,27 @@ async def browser() -> AsyncIterator[Any]:
     async with async_playwright() as playwright:
         chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
         try:
-            yield chromium
+            yield CspBypassingBrowser(chromium)
         finally:
             await chromium.close()
+
+
+@pytest.fixture
+async def served(engine: AsyncEngine) -> AsyncIterator[tuple[Stack, str]]:
+    """confctl (with the simulator behind it) on a real port: the pages are served by confctl itself."""
+    async with build_stack(engine) as stack:
+        try:
+            async with live_server(stack.app) as api:
+                yield stack, api
+        finally:
+            await stack.app.state.container.live.aclose()
+
+
+async def mint(api: str, scopes: tuple[str, ...] = ("read", "control", "supervise")) -> str:
+    """A browser token with these scopes, minted with the admin key."""
+    async with httpx.AsyncClient(base_url=api, timeout=10) as client:
+        response = await client.post("/v1/tokens", json={"scopes": list(scopes)},
+                                     headers={"Authorization": f"Bearer {KEYS['admin']}"})
+    assert response.status_code == 201, response.text
+    token: str = response.json()["token"]
+    return token

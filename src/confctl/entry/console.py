@@ -18,6 +18,7 @@ CONSOLE = pages.STATIC / "console"
 ASSETS = frozenset({"app.js", "api.js", "drawing.js", "swimlane.js", "console.css"})
 
 router = APIRouter(include_in_schema=False)  # pages, not API operations
+INDEX_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; frame-ancestors 'none'"
 
 INDEX = """<!doctype html>
 <html lang="en">
@@ -51,7 +52,8 @@ INDEX = """<!doctype html>
 @router.get("/")
 async def index() -> HTMLResponse:
     """Where a person who opens confctl's address lands: links to its pages."""
-    return HTMLResponse(INDEX)
+    # No script at all; its one inline style sheet is the only exception to the pages' policy.
+    return HTMLResponse(INDEX, headers={**pages.PAGE_HEADERS, "Content-Security-Policy": INDEX_CSP})
 
 
 @router.get("/console")
