@@ -438,8 +438,6 @@ async def test_the_list_resumes_after_a_network_drop_with_last_event_id(browser:
     assert_keys_unique()
 
 
-@pytest.mark.xfail(strict=True, reason="console gap (reported to H1): app.js's refresh() gives up on a failed re-read "
-                   "(fail() says 'retrying…' but nothing retries) and the stream has already passed the event")
 async def test_a_re_read_the_network_lost_is_read_again(browser: Any, console: Console) -> None:
     """An event arrives on the stream but the network loses the page's re-read of its conference: once the
     network is back the page reads it again and shows the change, though no further event comes."""

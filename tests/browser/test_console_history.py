@@ -23,6 +23,15 @@ from tests.support.sse import live_server
 Edge = tuple[str, str, str]
 EDGES_JS = ("[...document.querySelectorAll('#hears g.edge')].map(g =>"
             " [g.dataset.listener, g.dataset.speaker, g.dataset.kind])")
+# The nodes whose shape the whisper's label overlaps (by their boxes in the drawing's own units).
+WHISPER_UNDER_JS = """(() => {
+  const label = document.querySelector('#hears g.edge[data-kind=whisper] text').getBBox();
+  return [...document.querySelectorAll('#hears g[data-node]')].filter(g => {
+    const b = g.querySelector('.node-shape').getBBox();
+    return label.x < b.x + b.width && b.x < label.x + label.width && label.y < b.y + b.height
+      && b.y < label.y + label.height;
+  }).map(g => g.dataset.node);
+})()"""
 RECTS_JS = """[...document.querySelectorAll('#swimlane g[data-lane]')].flatMap(lane =>
   [...lane.querySelectorAll('rect[data-kind]')].map(r => [lane.dataset.lane, r.dataset.kind, r.dataset.from,
    r.dataset.to, r.dataset.fromVersion, r.dataset.toVersion]))"""
@@ -103,8 +112,8 @@ async def post(stack: Stack, path: str, body: dict[str, Any] | None = None, stat
 async def test_a_coach_switched_through_the_api_shows_in_the_drawing_within_a_second(
         browser: Any, served: tuple[Stack, str]) -> None:
     """A supervisor switched from monitor to coach by a PATCH (not by the console) is drawn whispering to the
-    agent, one-way (the customer does not hear the coach), less than a second after the API answered; the
-    drawing and its text list are `/audibility`, arrow for arrow, before and after."""
+    agent, one-way (the customer does not hear the coach), its "whisper" label under no node, less than a second
+    after the API answered; the drawing and its text list are `/audibility`, arrow for arrow, before and after."""
     stack, api = served
     _, room = await stack.inbound_call()
     await post(stack, f"/v1/conferences/{room}/participants", {"to": "client:alice", "role": "agent", "label": "alice"})
@@ -140,6 +149,8 @@ async def test_a_coach_switched_through_the_api_shows_in_the_drawing_within_a_se
         whisper = page.locator("#hears g.edge[data-kind=whisper]")
         assert await whisper.locator("title").text_content() == "alice hears sue (whisper)"
         assert "whisper" in (await whisper.locator("text").text_content() or ""), "the whisper is labelled"
+        covered = await page.evaluate(WHISPER_UNDER_JS)
+        assert covered == [], f"the whisper's label is under {covered}"
         dashes = await whisper.locator("path").evaluate("p => getComputedStyle(p).strokeDasharray")
         assert dashes not in ("", "none"), "the whisper is dashed"
         assert await whisper.locator("polygon").count() == 1, "one arrowhead: the whisper goes one way"

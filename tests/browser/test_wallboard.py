@@ -8,6 +8,8 @@ Screenshots at 1920x1080 (light and dark) and 1280x800 are kept under test-artif
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +20,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.browser.wire import Wire
 from tests.e2e.support import KEYS, Stack, build_stack
 from tests.support.metrics import scrape, value
 from tests.support.sse import live_server
@@ -206,6 +209,51 @@ async def test_wallboard_asks_for_a_token_and_refuses_an_api_key(browser: Any, s
         assert await page.evaluate("sessionStorage.length") == 0
     finally:
         await page.close()
+
+
+async def test_wallboard_reads_again_a_conference_whose_re_read_the_network_lost(
+        browser: Any, served: tuple[Stack, str]) -> None:
+    """An event arrives on the stream but the network loses the wallboard's re-read of its conference (the
+    requests for it are reset, the stream goes on): once they get through again the page reads it again and
+    counts the change, though no further event comes, and its status is live again."""
+    stack, api = served
+    network_log = re.compile(r"^Failed to load resource: net::ERR_[A-Z_]+$")  # the loads the test cuts
+    _, room = await stack.inbound_call(from_="+15551230001")
+    response = await stack.api.post(f"/v1/conferences/{room}/participants",
+                                    json={"to": "client:alice", "role": "agent", "label": "alice"})
+    assert response.status_code == 202, response.text
+    await stack.settle()
+    wire = await Wire(api).start()
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text)
+            if m.type in ("error", "warning") and not network_log.match(m.text) else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    try:
+        await page.goto(f"{wire.url}/wallboard#token={quote(await mint(api))}")
+        await page.wait_for_function("window.wallboard.ready && document.querySelector('#status').dataset.state"
+                                     " === 'live' && document.querySelector('[data-count=live]').textContent === '1'",
+                                     timeout=5000)
+        seen = len(wire.heads)
+        wire.block(f"/v1/conferences/{room}")
+        held = await stack.api.patch(f"/v1/conferences/{room}/participants/customer", json={"hold": True})
+        assert held.status_code == 200, held.text
+        await stack.settle()
+        for _ in range(100):
+            if any(h.target.startswith(f"/v1/conferences/{room}") for h in wire.heads[seen:]):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the page did not try to re-read the conference")
+        await page.wait_for_timeout(300)
+        assert await page.inner_text("[data-count=on_hold]") == "0", "its re-read was lost"
+        wire.block()
+        await page.wait_for_function("document.querySelector('[data-count=on_hold]').textContent === '1'"
+                                     " && document.querySelector('#status').dataset.state === 'live'", timeout=5000)
+    finally:
+        await page.close()
+        await wire.aclose()
+    assert problems == [], problems
 
 
 async def test_metrics_show_the_wallboard_numbers(served: tuple[Stack, str]) -> None:

@@ -68,3 +68,15 @@ async def test_pages_are_not_api_operations(client: httpx.AsyncClient) -> None:
     """The pages and their assets are not in the OpenAPI document (they are not part of the API)."""
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert not [p for p in paths if p == "/" or p.startswith(("/console", "/wallboard"))], sorted(paths)
+
+
+async def test_a_forced_theme_is_set_by_a_classic_script_in_the_head(client: httpx.AsyncClient) -> None:
+    """theme.js, a classic (parser-blocking) script in <head> ahead of the module, sets the forced theme before
+    the first paint; the page has no inline script (its policy allows none)."""
+    page = (await client.get("/console")).text
+    head = page.split("</head>", 1)[0]
+    assert '<script src="/console/theme.js"></script>' in head, head
+    assert head.index("/console/theme.js") < head.index("/console/console.css") < head.index("/console/app.js")
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page), "an inline script"
+    theme = (CONSOLE / "theme.js").read_text(encoding="utf-8")
+    assert "confctl.console.theme" in theme and "import" not in theme and "export" not in theme

@@ -15,7 +15,7 @@ from confctl.entry.errors import ApiProblem
 
 CONSOLE = pages.STATIC / "console"
 # Only these files are served: a path is never joined onto the folder from the request.
-ASSETS = frozenset({"app.js", "api.js", "drawing.js", "swimlane.js", "console.css"})
+ASSETS = frozenset({"app.js", "api.js", "drawing.js", "swimlane.js", "theme.js", "console.css"})
 
 router = APIRouter(include_in_schema=False)  # pages, not API operations
 INDEX_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; frame-ancestors 'none'"

@@ -4,7 +4,10 @@
 // bar at once) or the sign-in form; kept only in this tab's sessionStorage. The initial state is
 // /v1/conferences (live ones, and those completed today); then every event on /v1/stream re-reads its
 // conference. The stream starts after the position the page was served at (the <body>'s data-after), and
-// EventSource resumes a dropped stream with Last-Event-ID by itself.
+// EventSource resumes a dropped stream with Last-Event-ID by itself. A read that fails (no answer, a 5xx) is read
+// again after a pause that grows with each failure, and at once when the stream opens again: the event that asked
+// for it is behind the stream's position by then, so nothing else would. The status is live again once the
+// stream is open and nothing waits to be read again.
 "use strict";
 (() => {
   const EVENT_TYPES = [
@@ -25,6 +28,10 @@
   const holdSince = new Map(); // id -> {key: labels held, starts: [Date]}
   const reading = new Map(); // id -> promise of a re-read in flight
   const again = new Set(); // ids with an event since their re-read started
+  const stale = new Map(); // id -> {attempt, timer}: conferences whose last read failed, to be read again
+  const RETRY_MS = [500, 1000, 2000, 4000, 8000]; // the pause before the 1st, 2nd, … retry of a read (then 8 s)
+  let loadTimer = null; // the next try of the lists, after they failed
+  let session = 0; // counts sign-ins and sign-outs: a retry timer of an earlier session does nothing
   let token = null;
   let source = null;
   let lastId = null;
@@ -164,8 +171,42 @@
     }
   }
 
+  const retryPause = (attempt) => RETRY_MS[Math.min(attempt, RETRY_MS.length) - 1];
+
+  // A read of `id` failed: read it again after a pause (longer after each failure in a row).
+  function retryLater(id, error) {
+    failed(error);
+    if (!token || error instanceof SignedOut) return;
+    const previous = stale.get(id);
+    clearTimeout(previous?.timer);
+    const attempt = (previous?.attempt ?? 0) + 1;
+    const mine = session;
+    const timer = setTimeout(() => {
+      if (mine === session) refresh(id);
+    }, retryPause(attempt));
+    stale.set(id, { attempt, timer });
+  }
+
+  // Live again once the stream is open, the lists are in and no read waits to be retried.
+  function healthy() {
+    const state = $("#status").dataset.state;
+    if (state !== "error" && state !== "loading") return;
+    if (token && source?.readyState === EventSource.OPEN && !stale.size && loadTimer === null) {
+      setStatus("live", "Live");
+    }
+  }
+
+  function forgetRetries() {
+    session += 1;
+    clearTimeout(loadTimer);
+    loadTimer = null;
+    for (const entry of stale.values()) clearTimeout(entry.timer);
+    stale.clear();
+  }
+
   // Re-read one conference; events that arrive meanwhile cause one more read after it, not one each.
   function refresh(id) {
+    if (!token) return;
     if (reading.has(id)) {
       again.add(id);
       return;
@@ -180,9 +221,12 @@
             conferences.set(id, doc);
           }
         } while (again.has(id));
+        clearTimeout(stale.get(id)?.timer);
+        stale.delete(id);
         render();
+        healthy();
       } catch (error) {
-        failed(error);
+        retryLater(id, error);
       } finally {
         reading.delete(id);
       }
@@ -203,7 +247,21 @@
       }
     };
     for (const type of EVENT_TYPES) source.addEventListener(type, onEvent);
-    source.onopen = () => setStatus("live", "Live");
+    source.onopen = () => {
+      // The events missed while the stream was down come with it again; the reads that failed meanwhile are
+      // read again now, and so are the lists.
+      if (loadTimer !== null) {
+        clearTimeout(loadTimer);
+        load();
+      }
+      for (const [id, entry] of stale) {
+        clearTimeout(entry.timer);
+        entry.attempt = 0;
+        refresh(id);
+      }
+      if (stale.size) setStatus("loading", "Catching up…");
+      else setStatus("live", "Live");
+    };
     source.onerror = () => {
       if (source.readyState === EventSource.CLOSED) {
         // EventSource gives up only on an answer other than 200 (an expired token): ask for a new one.
@@ -214,23 +272,39 @@
     };
   }
 
-  async function start() {
+  function start() {
     setStatus("loading", "Loading…");
+    // The stream first (from the served position), so nothing stored while the lists load is missed.
+    follow(lastId ?? document.body.dataset.after);
+    load();
+  }
+
+  // The lists: live conferences and those completed today. Read again after a pause if they fail.
+  async function load(attempt = 0) {
+    const mine = session;
+    loadTimer = null;
     try {
       const since = dayStart(new Date());
-      // The stream first (from the served position), so nothing stored while the lists load is missed.
-      follow(lastId ?? document.body.dataset.after);
       const docs = [
         ...(await listAll("init")), ...(await listAll("in-progress")), ...(await listAll("completed", since)),
       ];
+      if (mine !== session) return;
       for (const doc of docs) {
-        await readHolds(doc);
-        conferences.set(doc.id, doc);
+        if (!conferences.has(doc.id)) conferences.set(doc.id, doc); // else a re-read after an event has it
+        await readHolds(conferences.get(doc.id));
       }
+      if (mine !== session) return;
       window.wallboard.ready = true;
       render();
+      healthy();
     } catch (error) {
+      if (mine !== session) return;
       failed(error);
+      if (token && !(error instanceof SignedOut)) {
+        loadTimer = setTimeout(() => {
+          if (mine === session) load(attempt + 1);
+        }, retryPause(attempt + 1));
+      }
     }
   }
 
@@ -238,6 +312,7 @@
     if (source) source.close();
     source = null;
     token = null;
+    forgetRetries();
     sessionStorage.removeItem(STORAGE_KEY);
     setStatus("signed-out", text);
     $("#signin").hidden = false;
@@ -250,6 +325,7 @@
     $("#signin").hidden = true;
     conferences.clear();
     holdSince.clear();
+    forgetRetries();
     window.wallboard.ready = false;
     start();
   }

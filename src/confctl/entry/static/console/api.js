@@ -54,6 +54,32 @@ async function problemOf(response) {
   });
 }
 
+// A success's JSON body, or null. A 204, an empty body, or one that is not JSON (a proxy on the way may strip or
+// replace it) is still a success: the action was accepted, and what it did shows in the events, not here.
+async function bodyOf(response) {
+  if (response.status === 204) return null;
+  let text;
+  try {
+    text = await response.text();
+  } catch {
+    return null; // the body was cut off: the status line already said it was accepted
+  }
+  if (!text.trim()) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+// A read answered 2xx without the JSON document it asks for (a proxy in the way, not confctl): read it again.
+export class BadAnswer extends Error {
+  constructor(path) {
+    super(`${path}: the answer had no JSON body`);
+    this.name = "BadAnswer";
+  }
+}
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const RETRY_MS = [300, 1000]; // an action whose request got no answer is repeated with its same key
 
@@ -76,13 +102,14 @@ export class Api {
       throw new NetworkError(error);
     }
     if (!response.ok) throw await problemOf(response);
-    if (response.status === 204) return null;
-    const type = response.headers.get("content-type") ?? "";
-    return type.includes("json") ? response.json() : null;
+    return bodyOf(response);
   }
 
-  get(path) {
-    return this.request("GET", path);
+  // A read: its answer must be the JSON document asked for (a success without one is retried like no answer).
+  async get(path) {
+    const body = await this.request("GET", path);
+    if (body === null) throw new BadAnswer(path);
+    return body;
   }
 
   // One user action: a fresh Idempotency-Key, reused by the retries after a network error (so a request that

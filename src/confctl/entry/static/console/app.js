@@ -7,7 +7,9 @@
 // arrive during a re-read cause one more, not one each); the selected conference's audibility, timeline and
 // new events are re-read with it. The stream starts after the position the page was served at (<body
 // data-after>) and EventSource resumes a dropped stream with Last-Event-ID by itself; `lastId` is where a new
-// EventSource (after signing in again) resumes from.
+// EventSource (after signing in again) resumes from. A read that fails (no answer, a 5xx) is read again after a
+// pause that grows with each failure, and at once when the stream opens again; the status says "live" again
+// once the stream is open and nothing waits to be read again.
 //
 // What is shown changes only from those re-reads: an action's answer never changes a row or the drawing. An
 // action stays "pending" until a re-read shows its effect (or shows it failed).
@@ -29,6 +31,7 @@ const EVENT_TYPES = [
 const PAGE = 200;
 const TOKEN_KEY = "confctl.console.token";
 const THEME_KEY = "confctl.console.theme";
+const FOLDED_KEY = "confctl.console.folded"; // the forms folded away, by their form id
 const THEMES = ["auto", "dark", "light"];
 const ROUTE = /^#\/conferences\/(.+)$/;
 const STATUS_TEXT = { init: "Starting", "in-progress": "Live", completed: "Ended" };
@@ -46,6 +49,12 @@ const conferences = new Map(); // id -> conference document
 const holdSince = new Map(); // id -> {key: the held customers' labels, starts: [Date]}
 const reading = new Map(); // id -> a re-read in flight
 const again = new Set(); // ids with an event since their re-read started
+// Conferences whose last read failed, to be read again: id -> {attempt, timer}. The event that asked for the read
+// is behind the stream's position by then: nothing else would ever read them again.
+const stale = new Map();
+const RETRY_MS = [500, 1000, 2000, 4000, 8000]; // the pause before the 1st, 2nd, … retry of a read (then 8 s)
+let loadTimer = null; // the next try of the lists, after they failed
+let session = 0; // counts sign-ins and sign-outs: a retry timer of an earlier session does nothing
 
 // The selected conference, as last read: {id, doc, audibility, timeline, events, after}.
 let current = null;
@@ -104,6 +113,12 @@ function setStatus(state, text) {
 
 // ---- theme ---------------------------------------------------------------------------------------------------
 
+// The choice kept in localStorage (theme.js, a classic script in <head>, has applied it before the first paint).
+function savedTheme() {
+  const choice = localStorage.getItem(THEME_KEY);
+  return THEMES.includes(choice) ? choice : "auto";
+}
+
 function applyTheme(choice) {
   if (choice === "auto") delete document.documentElement.dataset.theme;
   else document.documentElement.dataset.theme = choice;
@@ -117,7 +132,7 @@ function applyTheme(choice) {
 }
 
 function cycleTheme() {
-  const now = localStorage.getItem(THEME_KEY) ?? "auto";
+  const now = savedTheme();
   const next = THEMES[(THEMES.indexOf(now) + 1) % THEMES.length];
   if (next === "auto") localStorage.removeItem(THEME_KEY);
   else localStorage.setItem(THEME_KEY, next);
@@ -128,13 +143,57 @@ function cycleTheme() {
 
 class SignedOut extends Error {}
 
+const refusedToken = (error) => error instanceof SignedOut
+  || (error instanceof ApiError && (error.status === 401 || error.status === 403));
+
 function fail(error) {
-  if (error instanceof SignedOut || (error instanceof ApiError && (error.status === 401 || error.status === 403))) {
+  if (refusedToken(error)) {
     signOut("The token was refused or has expired: sign in again.");
   } else {
     setStatus("error", "confctl did not answer; retrying…");
     console.info("console: a read failed", error); // info, not error: a dropped connection is expected
   }
+}
+
+const retryPause = (attempt) => RETRY_MS[Math.min(attempt, RETRY_MS.length) - 1];
+
+// A read of `id` failed: read it again after a pause (longer after each failure in a row).
+function retryLater(id, error) {
+  fail(error);
+  if (!token || refusedToken(error)) return;
+  const previous = stale.get(id);
+  clearTimeout(previous?.timer);
+  const attempt = (previous?.attempt ?? 0) + 1;
+  const mine = session;
+  const timer = setTimeout(() => {
+    if (mine === session) refresh(id);
+  }, retryPause(attempt));
+  stale.set(id, { attempt, timer });
+}
+
+// A read of `id` succeeded (or found it gone): nothing to read again.
+function recovered(id) {
+  const entry = stale.get(id);
+  if (entry) {
+    clearTimeout(entry.timer);
+    stale.delete(id);
+  }
+  healthy();
+}
+
+// The status says live again once the stream is open, the lists are in and no read waits to be retried.
+function healthy() {
+  const state = $("#status").dataset.state;
+  if (state !== "error" && state !== "loading") return;
+  if (token && source?.readyState === EventSource.OPEN && !stale.size && loadTimer === null) setStatus("live", "Live");
+}
+
+function forgetRetries() {
+  session += 1;
+  clearTimeout(loadTimer);
+  loadTimer = null;
+  for (const entry of stale.values()) clearTimeout(entry.timer);
+  stale.clear();
 }
 
 async function listAll(status, since) {
@@ -197,6 +256,7 @@ async function readEvents(id, after) {
 
 // Re-read one conference (and, when it is the selected one, its audibility, timeline and new events).
 function refresh(id) {
+  if (!token) return;
   if (reading.has(id)) {
     again.add(id);
     return;
@@ -231,11 +291,13 @@ function refresh(id) {
         renderList();
         settle(conferences.get(id));
       } while (again.has(id));
+      recovered(id);
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) {
+        recovered(id); // not there: nothing to read again
         if (id === current?.id) renderMissing(id);
       } else {
-        fail(error);
+        retryLater(id, error);
       }
     } finally {
       reading.delete(id);
@@ -260,7 +322,21 @@ function follow(after) {
     refresh(event.conference_id);
   };
   for (const type of EVENT_TYPES) source.addEventListener(type, onEvent);
-  source.onopen = () => setStatus("live", "Live");
+  source.onopen = () => {
+    // The stream resumes after the last event it delivered, so the events missed while it was down re-read their
+    // conferences by themselves; the reads that failed meanwhile are read again now, and so are the lists.
+    if (loadTimer !== null) {
+      clearTimeout(loadTimer);
+      load();
+    }
+    for (const [id, entry] of stale) {
+      clearTimeout(entry.timer);
+      entry.attempt = 0;
+      refresh(id);
+    }
+    if (stale.size || loadTimer !== null) setStatus("loading", "Catching up…");
+    else setStatus("live", "Live");
+  };
   source.onerror = () => {
     if (!source) return;
     if (source.readyState === EventSource.CLOSED) {
@@ -272,24 +348,40 @@ function follow(after) {
   };
 }
 
-async function start() {
+function start() {
   setStatus("loading", "Loading…");
+  // The stream first (from the served position), so nothing stored while the lists load is missed.
+  follow(lastId ?? document.body.dataset.after);
+  load();
+}
+
+// The lists: live conferences and those ended today. Read again after a pause if they fail.
+async function load(attempt = 0) {
+  const mine = session;
+  loadTimer = null;
   try {
     const since = new Date();
     since.setUTCHours(0, 0, 0, 0); // "today", as the wallboard counts it
-    // The stream first (from the served position), so nothing stored while the lists load is missed.
-    follow(lastId ?? document.body.dataset.after);
     const docs = [
       ...(await listAll("init")), ...(await listAll("in-progress")), ...(await listAll("completed", since)),
     ];
+    if (mine !== session) return;
     for (const doc of docs) {
       if (!conferences.has(doc.id)) conferences.set(doc.id, doc);
       await readHolds(conferences.get(doc.id));
     }
+    if (mine !== session) return;
     exposed.ready = true;
     select(routed()); // the conference in the address, read now that there is a token
+    healthy();
   } catch (error) {
+    if (mine !== session) return;
     fail(error);
+    if (token && !refusedToken(error)) {
+      loadTimer = setTimeout(() => {
+        if (mine === session) load(attempt + 1);
+      }, retryPause(attempt + 1));
+    }
   }
 }
 
@@ -305,6 +397,7 @@ function signOut(text) {
   if (source) source.close();
   source = null;
   token = null;
+  forgetRetries();
   sessionStorage.removeItem(TOKEN_KEY);
   exposed.ready = false;
   setStatus("signed-out", text);
@@ -324,6 +417,7 @@ function signIn(value) {
   $("#signout").hidden = false;
   conferences.clear();
   holdSince.clear();
+  forgetRetries();
   exposed.ready = false;
   start();
 }
@@ -608,11 +702,11 @@ function fillParticipant(row, doc, p, heldSince) {
   hold.dataset.value = String(p.hold);
   if (p.hold && p.status === "joined" && heldSince) {
     hold.dataset.holdSince = heldSince.toISOString();
-    hold.dataset.holdPrefix = "On hold ";
-    setText(hold, "On hold " + duration(heldSince));
+    hold.dataset.holdPrefix = "On\u00a0hold "; // a narrow cell breaks before the time, not inside "On hold"
+    setText(hold, hold.dataset.holdPrefix + duration(heldSince));
   } else {
     delete hold.dataset.holdSince;
-    setText(hold, p.hold ? "On hold" : "");
+    setText(hold, p.hold ? "On\u00a0hold" : "");
   }
   cell("muted").dataset.value = String(p.muted);
   setText(cell("muted"), p.muted ? "Muted" : "");
@@ -768,7 +862,17 @@ async function onScrub(version) {
     showMoment(version);
     exposed.moment = version;
   } catch (error) {
-    if (seq === scrubSeq) fail(error);
+    if (seq !== scrubSeq) return;
+    if (refusedToken(error)) {
+      fail(error);
+      return;
+    }
+    // Not a read to retry by itself: the person scrubs again (or goes back to live).
+    console.info("console: a moment could not be read", error);
+    const text = $("#moment");
+    text.textContent = `Version ${version} could not be read (confctl did not answer): scrub again.`;
+    text.hidden = false;
+    $("#live").hidden = false;
   }
 }
 
@@ -819,15 +923,17 @@ async function act({ label = "", action, form = null, method, path, body, confir
   const key = pendingKey(conferenceId, label, action);
   if (pending.has(key)) return;
   if (confirm && !(await confirmAction(confirm))) return;
-  const entry = { id: ++actionSeq, conferenceId, label, action, form, accepted: false, answer: null, expect };
+  // What the conference had when the request went: a new leg or transfer is one appended after these (the
+  // document only ever appends them), which identifies it when the answer does not say (a proxy stripped it).
+  const known = conferences.get(conferenceId);
+  const before = { participants: known?.participants.length ?? 0, transfers: known?.transfers.length ?? 0 };
+  const entry = { id: ++actionSeq, conferenceId, label, action, form, accepted: false, answer: null, before, expect };
   pending.set(key, entry);
   feedbackFor = entry.id;
   feedback("pending", [`${pendingText}, waiting for Twilio…`]);
   rerender();
   try {
-    entry.answer = await api.act(method, path, body);
-    entry.accepted = true;
-    settle(conferences.get(conferenceId)); // it may already show, if its event came before the answer
+    entry.answer = await api.act(method, path, body); // null: accepted, with no body to read
   } catch (error) {
     pending.delete(key);
     if (entry.id === feedbackFor) refused(error);
@@ -835,7 +941,9 @@ async function act({ label = "", action, form = null, method, path, body, confir
     rerender();
     return;
   }
-  if (form && entry.accepted) $(`#${form}`)?.reset();
+  entry.accepted = true;
+  settle(conferences.get(conferenceId)); // it may already show, if its event came before the answer
+  if (form) $(`#${form}`)?.reset();
   syncFormControls();
 }
 
@@ -861,7 +969,14 @@ function settle(doc) {
   let changed = false;
   for (const [key, entry] of pending) {
     if (entry.conferenceId !== doc.id || !entry.accepted) continue;
-    let outcome = entry.expect(doc, entry.answer);
+    let outcome;
+    try {
+      outcome = entry.expect(doc, entry.answer, entry.before);
+    } catch (error) {
+      // A bug of the page, not a refusal: it is logged, and the action no longer waits (nor blocks its button).
+      console.error("console: an action's effect could not be checked", error);
+      outcome = { state: "done", text: "Accepted; see the conference for its effect." };
+    }
     if (!outcome && doc.status === "completed" && entry.action !== "end") {
       outcome = { state: "failed", text: "The conference has ended." };
     }
@@ -1005,8 +1120,10 @@ function onAddParticipant(form) {
   return act({
     action: "add", form: form.id, method: "POST", path: `${conf()}/participants`, body,
     pendingText: `Dialing ${body.to}${body.label ? ` as ${body.label}` : ""}`,
-    expect: (doc, answer) => {
-      const p = leg(doc, answer.label);
+    expect: (doc, answer, before) => {
+      // The answer names the new leg; without one, it is the leg appended since the request went.
+      const p = answer?.label ? leg(doc, answer.label) : doc.participants.slice(before.participants)
+        .filter((x) => (body.label ? x.label === body.label : x.role === body.role)).at(-1);
       if (!p) return null;
       if (p.status === "joined") return { state: "done", text: `${p.label} joined.` };
       if (["failed", "left"].includes(p.status)) {
@@ -1024,11 +1141,19 @@ function onTransfer(form, kind) {
       "no_agent");
     return undefined;
   }
-  const outcome = (doc, answer) => {
-    const t = doc.transfers.find((x) => x.id === answer.id);
+  const outcome = (doc, answer, before) => {
+    // The answer names the transfer; without one, it is the one appended since the request went.
+    const t = answer?.id ? doc.transfers.find((x) => x.id === answer.id)
+      : doc.transfers.slice(before.transfers).find((x) => x.kind === kind && x.from === body.from);
     if (!t) return null;
     if (kind === "warm" && t.state === "consulting") {
       return { state: "done", text: `${t.target_label} joined: consulting (the customer hears music). Complete or cancel.` };
+    }
+    // A cold transfer whose target failed completes to its fallback (the transfer's `to` is then the fallback's):
+    // say so, rather than a bare "completed" that hides that the target never took the call.
+    if (t.state === "completed" && body.fallback_to && t.to !== body.to) {
+      return { state: "done", text: `${body.to} did not take the call: the fallback ${t.to} did, as`
+        + ` ${t.target_label}. Transfer completed.` };
     }
     if (t.state === "completed") return { state: "done", text: `Transfer to ${t.target_label} completed.` };
     if (t.state === "failed" || t.state === "cancelled") {
@@ -1077,6 +1202,7 @@ function wire() {
       if (button && !button.disabled && current?.doc) onConferenceAction(button);
     });
   }
+  rememberFolds();
   const add = $("#add-participant");
   add.addEventListener("change", syncFormControls);
   add.addEventListener("submit", (event) => {
@@ -1092,8 +1218,27 @@ function wire() {
   }
 }
 
+// The forms a supervisor folded stay folded on this browser (they are all open at first).
+function rememberFolds() {
+  let folded = [];
+  try {
+    folded = JSON.parse(localStorage.getItem(FOLDED_KEY) ?? "[]");
+  } catch {
+    folded = [];
+  }
+  const boxes = $$("details[data-form]");
+  for (const box of boxes) {
+    if (Array.isArray(folded) && folded.includes(box.dataset.form)) box.open = false;
+    box.addEventListener("toggle", () => {
+      const now = boxes.filter((b) => !b.open).map((b) => b.dataset.form);
+      if (now.length) localStorage.setItem(FOLDED_KEY, JSON.stringify(now));
+      else localStorage.removeItem(FOLDED_KEY);
+    });
+  }
+}
+
 function boot() {
-  applyTheme(localStorage.getItem(THEME_KEY) ?? "auto");
+  applyTheme(savedTheme());
   const fragment = new URLSearchParams(location.hash.slice(1));
   const given = fragment.get("token");
   if (given) history.replaceState(null, "", location.pathname + location.search); // off the address bar at once

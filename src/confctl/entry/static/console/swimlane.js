@@ -4,6 +4,10 @@
 // the chart: the latest version at or before that time) calls onScrub(version), or onScrub(null) at the latest
 // version (= live); the page then shows that moment's audibility. Plain ES module, no library.
 //
+// Long calls stay readable: an interval is drawn at least MIN_BAR pixels wide (a one-second hold in a ten-minute
+// call is still a bar one can see and hit; a click on such a bar scrubs to the interval's first version, which a
+// click mapped to a time could miss), and a button zooms the chart to the last five minutes and back.
+//
 // Colours are CSS custom properties with fallbacks readable on dark and light backgrounds:
 //   --lane-ringing, --lane-joined, --lane-hold, --lane-muted, --lane-coaching, --lane-monitor, --lane-barge,
 //   --lane-marker, --lane-fg, --lane-grid, --lane-bg.
@@ -14,6 +18,8 @@ const LANE_H = 42;
 const TOP = 8;
 const AXIS_H = 34;
 const RIGHT = 16;
+const MIN_BAR = 6; // px: the least width an interval is drawn at
+const ZOOM_MS = 5 * 60 * 1000; // "last 5 minutes"
 
 export const KINDS = {
   ringing: { label: "ringing", colour: "var(--lane-ringing, #d4a017)" },
@@ -111,7 +117,15 @@ function skeleton(container) {
   output.setAttribute("for", "scrub");
   output.setAttribute("aria-live", "off"); // the slider's aria-valuetext already says it
   output.className = "swimlane-moment";
-  row.append(label, scrub, output);
+  // Whole call or its last five minutes (shown only when the call is longer than that): a toggle button.
+  const zoom = document.createElement("button");
+  zoom.type = "button";
+  zoom.id = "swimlane-zoom";
+  zoom.textContent = "Last 5 minutes";
+  zoom.setAttribute("aria-pressed", "false");
+  zoom.title = "Show only the last 5 minutes of the call (press again for the whole call)";
+  zoom.hidden = true;
+  row.append(label, scrub, output, zoom);
   for (const [node, style] of [[legend, { display: "flex", "flex-wrap": "wrap", gap: "0.4em 1.2em",
                                           "list-style": "none", padding: "0", margin: "0.4em 0" }],
                                [row, { display: "flex", "flex-wrap": "wrap", "align-items": "center",
@@ -120,7 +134,8 @@ function skeleton(container) {
     for (const [key, value] of Object.entries(style)) node.style.setProperty(key, value);
   }
   container.append(svg, legend, row);
-  const entry = { svg, legend, scrub, output, dragging: false, reported: undefined, last: null, width: 0 };
+  const entry = { svg, legend, scrub, output, zoom, zoomed: false, dragging: false, reported: undefined, last: null,
+                  width: 0 };
   state.set(container, entry);
   // Drawn at the container's width (so that text keeps its size): drawn again when that width changes, in the
   // next frame (never inside the observer's callback, which would resize what it observes).
@@ -139,6 +154,12 @@ function skeleton(container) {
 
   const current = () => state.get(container);
   scrub.addEventListener("input", () => scrubTo(current(), Number(scrub.value)));
+  zoom.addEventListener("click", () => {
+    const s = current();
+    s.zoomed = !s.zoomed;
+    if (!s.last) return;
+    drawSwimlane(container, s.last.timeline, s.last.events, { onScrub: s.onScrub, moment: s.reported ?? null });
+  });
   const fromPointer = (event) => {
     const s = current();
     if (!s.scale) return;
@@ -152,7 +173,10 @@ function skeleton(container) {
     current().dragging = true;
     svg.setPointerCapture(event.pointerId);
     event.preventDefault();
-    fromPointer(event);
+    // A bar drawn wider than its interval lasted: the press means that interval, wherever on the bar it is.
+    const bar = event.target instanceof Element ? event.target.closest("rect[data-widened]") : null;
+    if (bar) scrubTo(current(), Number(bar.dataset.fromVersion));
+    else fromPointer(event);
   });
   svg.addEventListener("pointermove", (event) => {
     if (current().dragging) fromPointer(event);
@@ -194,6 +218,11 @@ function show(s, moment) {
     return;
   }
   const x = s.scale.x(timeOf(event.at));
+  if (x < s.scale.left) { // before the zoomed window
+    marker.setAttribute("visibility", "hidden");
+    delete marker.dataset.version;
+    return;
+  }
   marker.setAttribute("visibility", "visible");
   marker.dataset.version = String(moment);
   marker.dataset.at = event.at;
@@ -222,9 +251,20 @@ export function drawSwimlane(container, timeline, events, { onScrub, moment } = 
   const open = participants.some((p) => p.intervals.some((i) => i.to === null));
   const ends = [...starts, ...participants.flatMap((p) => p.intervals.filter((i) => i.to).map((i) => timeOf(i.to)))];
   if (open) ends.push(now);
-  const start = starts.length ? Math.min(...starts) : now;
+  const first = starts.length ? Math.min(...starts) : now;
   let end = ends.length ? Math.max(...ends) : now;
-  if (end - start < 1) end = start + 1000;
+  if (end - first < 1) end = first + 1000;
+  const long = end - first > ZOOM_MS * 1.2;
+  s.zoom.hidden = !long;
+  const zoomed = long && s.zoomed;
+  // A toggle keeps its name; aria-pressed says its state, and so does its look.
+  s.zoom.setAttribute("aria-pressed", String(zoomed));
+  const pressed = { background: "var(--selected, Highlight)", "border-color": "var(--accent, currentColor)" };
+  for (const [key, value] of Object.entries(pressed)) {
+    if (zoomed) s.zoom.style.setProperty(key, value);
+    else s.zoom.style.removeProperty(key);
+  }
+  const start = zoomed ? end - ZOOM_MS : first;
 
   const width = chartWidth(container);
   s.width = width;
@@ -233,7 +273,7 @@ export function drawSwimlane(container, timeline, events, { onScrub, moment } = 
   const plot = width - LABEL_W - RIGHT;
   const x = (t) => LABEL_W + ((t - start) / (end - start)) * plot;
   const timeAt = (px) => start + ((Math.min(Math.max(px, LABEL_W), LABEL_W + plot) - LABEL_W) / plot) * (end - start);
-  s.scale = { x, timeAt };
+  s.scale = { x, timeAt, left: LABEL_W - 0.5 };
   // The latest version stored at or before a time (events stored together share their time: the last of them).
   s.versionAt = (t) => {
     let found = sorted.length ? sorted[0].version : 0;
@@ -261,6 +301,7 @@ export function drawSwimlane(container, timeline, events, { onScrub, moment } = 
   }
   grid.append(el("line", { x1: LABEL_W, x2: LABEL_W + plot, y1: axisY, y2: axisY }, { stroke: FG, "stroke-width": "1px" }));
   for (const event of sorted) {
+    if (timeOf(event.at) < start) continue; // before the zoomed window
     const px = x(timeOf(event.at)).toFixed(1);
     const tick = el("line", { class: "swimlane-event", x1: px, x2: px, y1: axisY - 4, y2: axisY + 4,
                               "data-version": event.version, "data-type": event.type }, { stroke: FG, "stroke-width": "1px" });
@@ -284,13 +325,21 @@ export function drawSwimlane(container, timeline, events, { onScrub, moment } = 
     for (const interval of intervals) {
       const kind = KINDS[interval.kind] ? interval.kind : "joined";
       const [offset, barHeight, opacity] = TRACK[kind];
-      const from = x(timeOf(interval.from));
+      const from = x(Math.max(timeOf(interval.from), start));
       const to = x(interval.to ? timeOf(interval.to) : Math.max(now, end));
+      const outside = to < LABEL_W; // wholly before the zoomed window: kept (with its data), not shown
+      // Too short to see or hit: widened to MIN_BAR around its middle, inside the plot.
+      const widened = !outside && to - from < MIN_BAR;
+      const left = widened ? Math.min(Math.max((from + to) / 2 - MIN_BAR / 2, LABEL_W), LABEL_W + plot - MIN_BAR)
+        : from;
       const rect = el("rect", {
-        x: from.toFixed(1), y: y + offset, width: Math.max(2, to - from).toFixed(1), height: barHeight, rx: 2,
+        x: left.toFixed(1), y: y + offset, width: (outside ? 0 : widened ? MIN_BAR : to - from).toFixed(1),
+        height: barHeight, rx: widened ? 1 : 2,
         "data-kind": interval.kind, "data-from": interval.from, "data-to": interval.to ?? "",
         "data-from-version": interval.from_version, "data-to-version": interval.to_version ?? "",
       }, { fill: KINDS[kind].colour, "fill-opacity": String(opacity), stroke: KINDS[kind].colour, "stroke-width": "1px" });
+      if (outside) rect.setAttribute("visibility", "hidden");
+      if (widened) rect.dataset.widened = "true";
       if (interval.with) rect.dataset.with = interval.with;
       if (interval.actor) rect.dataset.actor = interval.actor;
       if (interval.ended_by) rect.dataset.endedBy = interval.ended_by;
