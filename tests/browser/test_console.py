@@ -563,7 +563,7 @@ async def test_refusals_show_the_problem_detail_and_change_nothing(browser: Any,
         await stack.set_directory("client:carol", "answer", after_s=1000)
         response = await stack.api.post(f"/v1/conferences/{room}/transfers",
                                         json={"kind": "warm", "from": "alice", "to": "client:carol",
-                                              "label": "carol"})
+                                              "label": "carol", "timeout_s": 600})  # rings on under load
         assert response.status_code == 202, response.text
         await stack.settle(until_quiet=False)
         transfer = response.json()["id"]
