@@ -22,9 +22,9 @@ async def test_console_page_is_served_with_its_stream_position(client: httpx.Asy
     from, and it loads its module and style sheet from /console."""
     page = await client.get("/console", headers={"Authorization": ""})
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert re.search(r'<body data-after="-?\d+">', page.text), page.text[:300]
-    assert '<script type="module" src="/console/app.js"></script>' in page.text
-    assert 'href="/console/console.css"' in page.text
+    assert re.search(r'<body data-after="-?\d+" data-root="">', page.text), page.text[:300]
+    assert '<script type="module" src="console/app.js"></script>' in page.text
+    assert 'href="console/console.css"' in page.text
 
 
 @pytest.mark.parametrize("name", sorted(ASSETS))
@@ -75,8 +75,8 @@ async def test_a_forced_theme_is_set_by_a_classic_script_in_the_head(client: htt
     the first paint; the page has no inline script (its policy allows none)."""
     page = (await client.get("/console")).text
     head = page.split("</head>", 1)[0]
-    assert '<script src="/console/theme.js"></script>' in head, head
-    assert head.index("/console/theme.js") < head.index("/console/console.css") < head.index("/console/app.js")
+    assert '<script src="console/theme.js"></script>' in head, head
+    assert head.index("console/theme.js") < head.index("console/console.css") < head.index("console/app.js")
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page), "an inline script"
     theme = (CONSOLE / "theme.js").read_text(encoding="utf-8")
     assert "confctl.console.theme" in theme and "import" not in theme and "export" not in theme

@@ -29,11 +29,12 @@ class _QuietServer(uvicorn.Server):
 
 
 @asynccontextmanager
-async def live_server(app: ASGIApp) -> AsyncIterator[str]:
-    """Serve `app` on 127.0.0.1 (a free port) for the duration; yields its base URL."""
+async def live_server(app: ASGIApp, root_path: str = "") -> AsyncIterator[str]:
+    """Serve `app` on 127.0.0.1 (a free port) for the duration, under `root_path` as `serve --root-path` does;
+    yields its base URL."""
     sock = socket.create_server(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, lifespan="off", timeout_graceful_shutdown=1)
+    config = uvicorn.Config(app, log_config=None, lifespan="off", timeout_graceful_shutdown=1, root_path=root_path)
     server = _QuietServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:

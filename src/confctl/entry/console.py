@@ -7,6 +7,8 @@ in with a browser token, lists conferences live from `/v1/stream` and controls t
 
 from __future__ import annotations
 
+import html
+
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
@@ -50,10 +52,12 @@ INDEX = """<!doctype html>
 
 
 @router.get("/")
-async def index() -> HTMLResponse:
+async def index(request: Request) -> HTMLResponse:
     """Where a person who opens confctl's address lands: links to its pages."""
     # No script at all; its one inline style sheet is the only exception to the pages' policy.
-    return HTMLResponse(INDEX, headers={**pages.PAGE_HEADERS, "Content-Security-Policy": INDEX_CSP})
+    root = html.escape(pages.root_path(request), quote=True)  # behind a proxy's prefix, the links need it
+    return HTMLResponse(INDEX.replace('href="/', f'href="{root}/'),
+                        headers={**pages.PAGE_HEADERS, "Content-Security-Policy": INDEX_CSP})
 
 
 @router.get("/console")

@@ -4,6 +4,7 @@ its static files from the package (so the wheel serves them; no CDN, no build st
 from __future__ import annotations
 
 import asyncio
+from html import escape as html_escape
 from pathlib import Path
 
 from fastapi import Request
@@ -50,7 +51,14 @@ async def page(request: Request, html: Path) -> HTMLResponse:
     """The page's HTML with `<body data-after="N">`: the stream position its script follows the stream from."""
     after = await safe_head(request)
     text = await asyncio.to_thread(html.read_text, encoding="utf-8")  # off the event loop
-    return HTMLResponse(text.replace("<body>", f'<body data-after="{after}">', 1), headers=PAGE_HEADERS)
+    root = html_escape(root_path(request), quote=True)
+    body = f'<body data-after="{after}" data-root="{root}">'
+    return HTMLResponse(text.replace("<body>", body, 1), headers=PAGE_HEADERS)
+
+
+def root_path(request: Request) -> str:
+    """The prefix a proxy serves confctl under (`serve --root-path`), "" at the top: the pages' API paths need it."""
+    return str(request.scope.get("root_path", "")).rstrip("/")
 
 
 def asset(path: Path) -> FileResponse:

@@ -23,6 +23,8 @@
   ];
   const PAGE = 200;
   const STORAGE_KEY = "confctl.wallboard.token";
+  // Behind a proxy serving confctl under a prefix (`serve --root-path`) every API path starts with it.
+  const ROOT = document.body.dataset.root || "";
 
   const conferences = new Map(); // id -> document
   const holdSince = new Map(); // id -> {key: labels held, starts: [Date]}
@@ -56,7 +58,7 @@
   class SignedOut extends Error {}
 
   async function api(path) {
-    const response = await fetch(path, { headers: { Authorization: "Bearer " + token } });
+    const response = await fetch(ROOT + path, { headers: { Authorization: "Bearer " + token } });
     if (response.status === 401 || response.status === 403) throw new SignedOut(String(response.status));
     if (response.status === 404) return null;
     if (!response.ok) throw new Error(`${path}: ${response.status}`);
@@ -237,7 +239,7 @@
   function follow(after) {
     const query = new URLSearchParams({ access_token: token });
     if (after !== null && after !== "") query.set("after", String(after));
-    source = new EventSource("/v1/stream?" + query);
+    source = new EventSource(ROOT + "/v1/stream?" + query);
     const onEvent = (message) => {
       lastId = message.lastEventId || lastId;
       try {

@@ -80,6 +80,10 @@ export class BadAnswer extends Error {
   }
 }
 
+// Behind a proxy that serves confctl under a prefix (`serve --root-path`), every API path starts with it: the
+// page is served with it in <body data-root> ("" at the top).
+export const ROOT = document.body?.dataset.root ?? "";
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const RETRY_MS = [300, 1000]; // an action whose request got no answer is repeated with its same key
 
@@ -97,7 +101,7 @@ export class Api {
     if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
     let response;
     try {
-      response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      response = await fetch(ROOT + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     } catch (error) {
       throw new NetworkError(error);
     }

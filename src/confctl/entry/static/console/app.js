@@ -13,7 +13,7 @@
 //
 // What is shown changes only from those re-reads: an action's answer never changes a row or the drawing. An
 // action stays "pending" until a re-read shows its effect (or shows it failed).
-import { Api, ApiError, NetworkError, seg } from "./api.js";
+import { Api, ApiError, NetworkError, ROOT, seg } from "./api.js";
 import { drawHears } from "./drawing.js";
 import { drawSwimlane, participantsAt } from "./swimlane.js";
 
@@ -309,7 +309,7 @@ function refresh(id) {
 function follow(after) {
   const query = new URLSearchParams({ access_token: token });
   if (after !== null && after !== undefined && after !== "") query.set("after", String(after));
-  source = new EventSource("/v1/stream?" + query);
+  source = new EventSource(ROOT + "/v1/stream?" + query);
   const onEvent = (message) => {
     lastId = message.lastEventId || lastId;
     let event;
