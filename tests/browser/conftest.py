@@ -1,5 +1,5 @@
 """The browser tests' one headless Debian chromium per module (playwright drives it; it never downloads one), and
-confctl with the simulator behind it on a real port, with a browser token minted as a frontend's server would."""
+confctl with the simulator behind it on a real port (tests/browser/support.py has the plain helpers)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.e2e.support import KEYS, Stack, build_stack
-from tests.support.sse import live_server
+from tests.browser.support import serve
+from tests.e2e.support import Stack
 
 CHROMIUM = Path("/usr/bin/chromium")
 HAVE_CHROMIUM = CHROMIUM.exists()
@@ -64,19 +63,5 @@ async def browser() -> AsyncIterator[Any]:
 @pytest.fixture
 async def served(engine: AsyncEngine) -> AsyncIterator[tuple[Stack, str]]:
     """confctl (with the simulator behind it) on a real port: the pages are served by confctl itself."""
-    async with build_stack(engine) as stack:
-        try:
-            async with live_server(stack.app) as api:
-                yield stack, api
-        finally:
-            await stack.app.state.container.live.aclose()
-
-
-async def mint(api: str, scopes: tuple[str, ...] = ("read", "control", "supervise")) -> str:
-    """A browser token with these scopes, minted with the admin key."""
-    async with httpx.AsyncClient(base_url=api, timeout=10) as client:
-        response = await client.post("/v1/tokens", json={"scopes": list(scopes)},
-                                     headers={"Authorization": f"Bearer {KEYS['admin']}"})
-    assert response.status_code == 201, response.text
-    token: str = response.json()["token"]
-    return token
+    async with serve(engine) as stack_and_api:
+        yield stack_and_api

@@ -16,14 +16,12 @@ import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.e2e.support import KEYS, Stack, build_stack
-from tests.support.sse import live_server
+from tests.browser.support import add, mint, patch, post, serve, sign_in, signed_out, watch
+from tests.e2e.support import Stack
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -90,61 +88,27 @@ FOCUS_JS = """() => {
 }"""
 
 
-class Console:
-    """What the browser logged as an error or warning, from every page of a test."""
-
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-
-    def watch(self, page: Any) -> Any:
-        page.on("console", lambda m: self.problems.append(f"{m.type}: {m.text}")
-                if m.type in ("error", "warning") else None)
-        page.on("pageerror", lambda e: self.problems.append(f"pageerror: {e}"))
-        return page
-
-
 @pytest.fixture
 async def served(engine: AsyncEngine) -> AsyncIterator[tuple[Stack, str]]:
     """confctl (recording every conference, the simulator behind it) on a real port, serving its pages."""
-    async with build_stack(engine, record=True) as stack:
-        try:
-            async with live_server(stack.app) as api:
-                yield stack, api
-        finally:
-            await stack.app.state.container.live.aclose()
-
-
-async def mint(api: str) -> str:
-    """A browser token for a supervisor (read, control, supervise), minted with the admin key."""
-    async with httpx.AsyncClient(base_url=api, timeout=10) as client:
-        response = await client.post("/v1/tokens", json={"scopes": ["read", "control", "supervise"]},
-                                     headers={"Authorization": f"Bearer {KEYS['admin']}"})
-    assert response.status_code == 201, response.text
-    token: str = response.json()["token"]
-    return token
+    async with serve(engine, record=True) as stack_and_api:
+        yield stack_and_api
 
 
 async def busy_floor(stack: Stack) -> str:
     """A floor with something in every state: returns the conference to open, where alice talks with the
     customer, sue coaches alice, the call is recorded and alice consults carol on a warm transfer; a second
     customer waits, a third is on hold with bob."""
-
-    async def post(path: str, body: dict[str, Any]) -> None:
-        response = await stack.api.post(path, json=body)
-        assert response.status_code == 202, response.text
-        await stack.settle()
-
     _, room = await stack.inbound_call(from_="+15551230001")
     await stack.inbound_call(from_="+15551230002")
     _, held = await stack.inbound_call(from_="+15551230003")
-    await post(f"/v1/conferences/{room}/participants", {"to": "client:alice", "role": "agent", "label": "alice"})
-    await post(f"/v1/conferences/{room}/participants", {"to": "client:sue", "role": "supervisor", "label": "sue",
-                                                        "mode": "coach", "coach": "alice"})
-    await post(f"/v1/conferences/{held}/participants", {"to": "client:bob", "role": "agent", "label": "bob"})
-    response = await stack.api.patch(f"/v1/conferences/{held}/participants/customer", json={"hold": True})
-    assert response.status_code == 200, response.text
-    await post(f"/v1/conferences/{room}/transfers", {"kind": "warm", "from": "alice", "to": "client:carol",
-                                                     "label": "carol"})
+    await add(stack, room, {"to": "client:alice", "role": "agent", "label": "alice"})
+    await add(stack, room, {"to": "client:sue", "role": "supervisor", "label": "sue", "mode": "coach",
+                            "coach": "alice"})
+    await add(stack, held, {"to": "client:bob", "role": "agent", "label": "bob"})
+    await patch(stack, held, "customer", {"hold": True})
+    await post(stack, f"/v1/conferences/{room}/transfers", {"kind": "warm", "from": "alice", "to": "client:carol",
+                                                            "label": "carol"})
     doc = await stack.conference(room)
     assert doc["recording"] and doc["recording"]["status"] == "in-progress", doc["recording"]
     assert [t["state"] for t in doc["transfers"]] == ["consulting"], doc["transfers"]
@@ -179,6 +143,22 @@ async def audit(page: Any, where: str) -> list[str]:
     """What axe, the layout check and the controls' names find wrong on the page as it is now."""
     found = {"axe": await axe(page), "layout": await layout(page), "unnamed": list(await page.evaluate(UNNAMED_JS))}
     return [f"{where}: {kind}: {problem}" for kind, problems in found.items() for problem in problems]
+
+
+async def audit_everywhere(page: Any, which: str) -> list[str]:
+    """Audit the page at each size in each scheme, with a screenshot of each in test-artifacts/ (named after
+    `which`, the page, and the size; those the README shows published)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    problems: list[str] = []
+    for scheme in SCHEMES:
+        await page.emulate_media(color_scheme=scheme)
+        for width, height in SIZES:
+            await page.set_viewport_size({"width": width, "height": height})
+            problems += await audit(page, f"{which} {width}x{height} {scheme}")
+            name = f"{which}-{width}x{height}{'-dark' if scheme == 'dark' else ''}.png"
+            await page.screenshot(path=str(ARTIFACTS / name))
+            publish(name)
+    return problems
 
 
 def clean(problems: list[str]) -> None:
@@ -227,42 +207,33 @@ async def test_wallboard_passes_axe_and_fits_at_both_sizes_in_light_and_dark(
     no clipped number at 1280x800 and 1920x1080, in light and dark, and logs no error or warning."""
     stack, api = served
     await busy_floor(stack)
-    console = Console()
     problems: list[str] = []
-    page = console.watch(await browser.new_page(viewport={"width": 1280, "height": 800}))
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    logged = watch(page)
     try:
-        await page.goto(f"{api}/wallboard#token={quote(await mint(api))}")
-        await page.wait_for_function("window.wallboard.ready && window.wallboard.counts", timeout=5000)
+        await sign_in(page, api, "wallboard", await mint(api))
+        await page.wait_for_function("window.wallboard.counts", timeout=5000)
         await page.wait_for_function("document.querySelector('[data-count=live]').textContent === '3'",
                                      timeout=5000)
         # A longest hold of a few seconds, not 0:00, on the screenshots.
         await page.wait_for_function("document.querySelector('[data-count=longest_hold]').dataset.seconds >= 2",
                                      timeout=5000)
-        ARTIFACTS.mkdir(exist_ok=True)
-        for scheme in SCHEMES:
-            await page.emulate_media(color_scheme=scheme)
-            for width, height in SIZES:
-                await page.set_viewport_size({"width": width, "height": height})
-                problems += await audit(page, f"wallboard {width}x{height} {scheme}")
-                name = f"wallboard-{width}x{height}{'-dark' if scheme == 'dark' else ''}.png"
-                await page.screenshot(path=str(ARTIFACTS / name))
-                publish(name)
+        problems += await audit_everywhere(page, "wallboard")
     finally:
         await page.close()
     clean(problems)
-    assert console.problems == [], console.problems
+    assert logged == [], logged
 
 
 async def test_wallboard_sign_in_works_with_the_keyboard(browser: Any, served: tuple[Stack, str]) -> None:
     """Signed out, the wallboard's form passes axe, Tab reaches its field and button with a visible focus
     ring, and typing a token then Enter signs in."""
     _, api = served
-    console = Console()
     problems: list[str] = []
-    page = console.watch(await browser.new_page(viewport={"width": 1280, "height": 800}))
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    logged = watch(page)
     try:
-        await page.goto(f"{api}/wallboard")
-        await page.wait_for_selector("#signin:not([hidden])", timeout=5000)
+        await signed_out(page, api, "wallboard")
         problems += await audit(page, "wallboard sign-in")
         focused = await tab_through(page)
         assert sorted(f["tag"] for f in focused) == ["button", "input"], focused
@@ -276,15 +247,13 @@ async def test_wallboard_sign_in_works_with_the_keyboard(browser: Any, served: t
     finally:
         await page.close()
     clean(problems)
-    assert console.problems == [], console.problems
+    assert logged == [], logged
 
 
 async def open_console(page: Any, api: str, room: str) -> None:
     """Sign in to the console by its URL fragment, then open `room` from the list with the keyboard (its
     link focused, Enter), and wait until the detail shows its current version and the drawing."""
-    await page.goto(f"{api}/console#token={quote(await mint(api))}")
-    await page.wait_for_function("window.confctlConsole.ready && document.querySelector('#status').dataset.state"
-                                 " === 'live'", timeout=5000)
+    await sign_in(page, api, "console", await mint(api))
     link = page.locator(f'#conferences tr[data-conference="{room}"] a[href]')
     await link.focus()
     await page.keyboard.press("Enter")
@@ -303,22 +272,14 @@ async def test_console_passes_axe_and_fits_at_both_sizes_in_light_and_dark(
     the confirmation dialog passes too; nothing is logged as an error or warning."""
     stack, api = served
     room = await busy_floor(stack)
-    console = Console()
     problems: list[str] = []
-    page = console.watch(await browser.new_page(viewport={"width": 1280, "height": 800}))
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    logged = watch(page)
     try:
         await open_console(page, api, room)
         assert (await stack.conference(room))["version"] == await page.evaluate("window.confctlConsole.version")
         await page.evaluate("document.activeElement.blur()")  # no focus ring on the screenshots
-        ARTIFACTS.mkdir(exist_ok=True)
-        for scheme in SCHEMES:
-            await page.emulate_media(color_scheme=scheme)
-            for width, height in SIZES:
-                await page.set_viewport_size({"width": width, "height": height})
-                problems += await audit(page, f"console {width}x{height} {scheme}")
-                name = f"console-{width}x{height}{'-dark' if scheme == 'dark' else ''}.png"
-                await page.screenshot(path=str(ARTIFACTS / name))
-                publish(name)
+        problems += await audit_everywhere(page, "console")
         # The #theme button overrides the system: auto -> dark -> light -> auto. Forced dark on a light system
         # and forced light on a dark one are checked as well.
         background = "getComputedStyle(document.body).backgroundColor"
@@ -346,7 +307,7 @@ async def test_console_passes_axe_and_fits_at_both_sizes_in_light_and_dark(
         await page.close()
     assert (await stack.conference(room))["status"] == "in-progress", "Escape ended nothing"
     clean(problems)
-    assert console.problems == [], console.problems
+    assert logged == [], logged
 
 
 async def test_console_controls_are_all_reached_by_tab_with_a_visible_focus_ring(
@@ -356,8 +317,8 @@ async def test_console_controls_are_all_reached_by_tab_with_a_visible_focus_ring
     one shows a focus ring (outline or box-shadow) when it has the keyboard focus."""
     stack, api = served
     room = await busy_floor(stack)
-    console = Console()
-    page = console.watch(await browser.new_page(viewport={"width": 1280, "height": 800}))
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    logged = watch(page)
     try:
         await open_console(page, api, room)
         focused = await tab_through(page)
@@ -373,7 +334,7 @@ async def test_console_controls_are_all_reached_by_tab_with_a_visible_focus_ring
         assert missed == [], missed
     finally:
         await page.close()
-    assert console.problems == [], console.problems
+    assert logged == [], logged
 
 
 async def test_console_sign_in_works_with_the_keyboard(browser: Any, served: tuple[Stack, str]) -> None:
@@ -381,12 +342,11 @@ async def test_console_sign_in_works_with_the_keyboard(browser: Any, served: tup
     token field and the sign-in button with a visible focus ring; typing a token then Enter signs in."""
     stack, api = served
     await stack.inbound_call()
-    console = Console()
     problems: list[str] = []
-    page = console.watch(await browser.new_page(viewport={"width": 1280, "height": 800}))
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    logged = watch(page)
     try:
-        await page.goto(f"{api}/console")
-        await page.wait_for_selector("#signin:not([hidden])", timeout=5000)
+        await signed_out(page, api, "console")
         for width, height in SIZES:
             await page.set_viewport_size({"width": width, "height": height})
             problems += await audit(page, f"console sign-in {width}x{height}")
@@ -405,7 +365,7 @@ async def test_console_sign_in_works_with_the_keyboard(browser: Any, served: tup
     finally:
         await page.close()
     clean(problems)
-    assert console.problems == [], console.problems
+    assert logged == [], logged
 
 
 def test_readme_screenshots_exist() -> None:

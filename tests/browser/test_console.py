@@ -9,27 +9,33 @@ Twilio would say, not what confctl or the page believe.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.browser.support import (
+    NETWORK_LOG,
+    WAIT_MS,
+    add,
+    call_with_alice,
+    lose_a_re_read,
+    mint,
+    patch,
+    serve,
+    sign_in,
+    until,
+)
 from tests.browser.wire import Head, Wire
-from tests.e2e.support import KEYS, Stack, build_stack
-from tests.support.sse import live_server
+from tests.e2e.support import Stack
 
-SCOPES = ["read", "control", "supervise"]
-WAIT_MS = 5000
 # What chromium itself logs for an answer other than 2xx (the page asked, confctl refused: expected in the
-# refusal tests) and for a connection the network broke (expected while the wire is severed).
+# refusal tests); NETWORK_LOG is what it logs for a connection the network broke (while the wire is severed).
 REFUSED_LOG = re.compile(r"^Failed to load resource: the server responded with a status of (\d{3})\b")
-NETWORK_LOG = re.compile(r"^Failed to load resource: net::ERR_[A-Z_]+$")
 # Every action request the console sent in this module, across the tests: (test, method, target, key).
 SENT: list[tuple[str, str, str, str | None]] = []
 
@@ -72,9 +78,7 @@ class Console:
         page.on("console", on_console)
         page.on("pageerror", lambda error: self.problems.append(f"pageerror: {error}"))
         page.on("request", on_request)
-        response = await page.goto(f"{self.wire.url}/console#token={quote(self.token)}")
-        assert response is not None and response.status == 200, "confctl serves the console"
-        await self.live()
+        await sign_in(page, self.wire.url, "console", self.token)
         assert "token" not in page.url, "the token leaves the address bar at once"
         return page
 
@@ -180,67 +184,21 @@ class Console:
 @pytest.fixture
 async def console(engine: AsyncEngine) -> AsyncIterator[Console]:
     """confctl (with the simulator behind it) on a real port, the wire in front of it, and a browser token."""
-    async with build_stack(engine) as stack:
+    async with serve(engine) as (stack, api):
+        wire = await Wire(api).start()
         try:
-            async with live_server(stack.app) as api:
-                wire = await Wire(api).start()
-                try:
-                    yield Console(stack, api, wire, await mint(api))
-                finally:
-                    await wire.aclose()
+            yield Console(stack, api, wire, await mint(api))
         finally:
-            await stack.app.state.container.live.aclose()
-
-
-async def mint(api: str) -> str:
-    """A browser token for the console (read, control, supervise), minted with the admin key."""
-    async with httpx.AsyncClient(base_url=api, timeout=10) as client:
-        response = await client.post("/v1/tokens", json={"scopes": SCOPES},
-                                     headers={"Authorization": f"Bearer {KEYS['admin']}"})
-    assert response.status_code == 201, response.text
-    token: str = response.json()["token"]
-    return token
+            await wire.aclose()
 
 
 # --- scripted calls and ground truth ------------------------------------------------------------------------
-
-
-async def add(stack: Stack, room: str, body: dict[str, Any]) -> dict[str, Any]:
-    """A participant added through the API (not the console), once its leg has joined."""
-    response = await stack.api.post(f"/v1/conferences/{room}/participants", json=body)
-    assert response.status_code == 202, response.text
-    await stack.settle()
-    added: dict[str, Any] = response.json()
-    return added
-
-
-async def patch(stack: Stack, room: str, label: str, body: dict[str, Any]) -> None:
-    response = await stack.api.patch(f"/v1/conferences/{room}/participants/{label}", json=body)
-    assert response.status_code == 200, response.text
-    await stack.settle()
-
-
-async def call_with_alice(stack: Stack, from_: str = "+15551230001") -> tuple[str, str]:
-    """A customer calls in and agent alice joins: (the customer's CallSid, the conference id)."""
-    call_sid, room = await stack.inbound_call(from_=from_)
-    await add(stack, room, {"to": "client:alice", "role": "agent", "label": "alice"})
-    return call_sid, room
 
 
 async def truth_of(stack: Stack, room: str, label: str) -> dict[str, Any] | None:
     """The simulator's connected leg `label`, or None."""
     truth = await stack.ground_truth(room)
     return next((p for p in truth["participants"] if p["label"] == label), None)
-
-
-async def until(check: Callable[[], Awaitable[bool]], what: str, within_s: float = 5.0) -> None:
-    """Poll `check` until it holds (an action clicked in the page reaches the simulator a moment later)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within_s
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError(f"not within {within_s}s: {what}")
-        await asyncio.sleep(0.05)
 
 
 async def held_on_twilio(stack: Stack, room: str, label: str, hold: bool) -> None:
@@ -446,15 +404,7 @@ async def test_a_re_read_the_network_lost_is_read_again(browser: Any, console: C
         _, room = await call_with_alice(stack)
         page = await console.open(browser, "re-read")
         await page.wait_for_selector(f'{console.row(room)}[data-status="in-progress"]', timeout=WAIT_MS)
-        seen = len(wire.heads)
-        wire.block(f"/v1/conferences/{room}")
-        await patch(stack, room, "customer", {"hold": True})
-
-        async def tried() -> bool:
-            return any(h.target.startswith(f"/v1/conferences/{room}") for h in wire.heads[seen:])
-
-        await until(tried, "the page tried to re-read the conference")
-        await page.wait_for_timeout(300)
+        await lose_a_re_read(page, wire, stack, room)
         wire.block()
         await console.wait_cell(room, "hold", "(t) => /^\\d+:\\d\\d$/.test(t)")
         await console.live()

@@ -10,24 +10,19 @@ destructive ones ask in `#confirm` before anything is sent, and the browser logs
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.e2e.support import KEYS, Stack, build_stack, normalized
-from tests.support.sse import live_server
+from tests.browser.support import WAIT_MS, Edge, call_with_alice, mint, serve, sign_in, until, wanted_edges, watch
+from tests.browser.support import drawn as drawing_of
+from tests.e2e.support import Stack, normalized
 
-WAIT_MS = 5000
-Edge = tuple[str, str, str]
-EDGES_JS = ("[...document.querySelectorAll('#hears g.edge')].map(g =>"
-            " [g.dataset.listener, g.dataset.speaker, g.dataset.kind])")
 # Every data-state #feedback takes, and the version the page showed when it took it: a MutationObserver keeps
 # each change's old value, so that two changes in one task are both seen (the value after change i is the old
 # value of change i + 1, or the current one). Its callback is a microtask right after the change, before any
@@ -75,7 +70,7 @@ class Console:
         return f'{self.participant(label)} button[data-action="{action}"]'
 
     async def drawn(self) -> set[Edge]:
-        return {(listener, speaker, kind) for listener, speaker, kind in await self.page.evaluate(EDGES_JS)}
+        return await drawing_of(self.page)
 
     async def feedback_text(self) -> str:
         text: str = await self.page.locator("#feedback").inner_text()
@@ -171,75 +166,31 @@ class Console:
         assert self.problems == [], self.problems
 
 
-def wanted_edges(audibility: dict[str, Any], doc: dict[str, Any]) -> set[Edge]:
-    """The arrows `/audibility` means: one per (listener, speaker), a coach's to its agent a whisper, and one from
-    music per listener of music."""
-    coaches = {p["label"]: p["coach"] for p in doc["participants"]
-               if p["role"] == "supervisor" and p["mode"] == "coach" and p["status"] == "joined"}
-    edges = {(listener, speaker, "whisper" if coaches.get(speaker) == listener else "voice")
-             for listener, speakers in audibility["hears"].items() for speaker in speakers}
-    return edges | {(listener, "music", "music") for listener in audibility["music"]}
-
-
-async def mint(api: str) -> str:
-    """A browser token for a supervisor (read, control, supervise), minted with the admin key."""
-    async with httpx.AsyncClient(base_url=api, timeout=10) as client:
-        response = await client.post("/v1/tokens", json={"scopes": ["read", "control", "supervise"]},
-                                     headers={"Authorization": f"Bearer {KEYS['admin']}"})
-    assert response.status_code == 201, response.text
-    token: str = response.json()["token"]
-    return token
-
-
 @asynccontextmanager
 async def console_on(browser: Any, engine: AsyncEngine, **overrides: Any) -> AsyncIterator[Console]:
     """A customer talking with agent alice (set up through the API), and the console open on their conference
     (signed in through its URL fragment, the conference opened from its row's link)."""
-    async with build_stack(engine, **overrides) as stack:
+    async with serve(engine, **overrides) as (stack, api):
+        _, room = await call_with_alice(stack)
+        page = await browser.new_page(viewport={"width": 1280, "height": 800})
+        console = Console(stack, page, problems=watch(page))
+        page.on("request", lambda r: console.sent.append(
+            Sent(r.method, urlsplit(r.url).path, r.headers.get("idempotency-key")))
+            if r.method != "GET" else None)
         try:
-            async with live_server(stack.app) as api:
-                _, room = await stack.inbound_call()
-                response = await stack.api.post(f"/v1/conferences/{room}/participants",
-                                                json={"to": "client:alice", "role": "agent", "label": "alice"})
-                assert response.status_code == 202, response.text
-                await stack.settle()
-                page = await browser.new_page(viewport={"width": 1280, "height": 800})
-                console = Console(stack, page)
-                page.on("console", lambda m: console.problems.append(f"{m.type}: {m.text}")
-                        if m.type in ("error", "warning") else None)
-                page.on("pageerror", lambda e: console.problems.append(f"pageerror: {e}"))
-                page.on("request", lambda r: console.sent.append(
-                    Sent(r.method, urlsplit(r.url).path, r.headers.get("idempotency-key")))
-                    if r.method != "GET" else None)
-                try:
-                    response = await page.goto(f"{api}/console#token={quote(await mint(api))}")
-                    assert response is not None and response.status == 200
-                    await page.wait_for_function("window.confctlConsole?.ready && document.querySelector("
-                                                 "'#status').dataset.state === 'live'", timeout=WAIT_MS)
-                    await page.click(f'#conferences tr[data-conference="{room}"] a[href="#/conferences/{room}"]')
-                    await page.wait_for_selector(f'#detail[data-conference="{room}"] {console.participant("alice")}',
-                                                 timeout=WAIT_MS)
-                    await page.evaluate(WATCH_FEEDBACK_JS)
-                    yield console
-                finally:
-                    await page.close()
+            await sign_in(page, api, "console", await mint(api))
+            await page.click(f'#conferences tr[data-conference="{room}"] a[href="#/conferences/{room}"]')
+            await page.wait_for_selector(f'#detail[data-conference="{room}"] {console.participant("alice")}',
+                                         timeout=WAIT_MS)
+            await page.evaluate(WATCH_FEEDBACK_JS)
+            yield console
         finally:
-            await stack.app.state.container.live.aclose()
+            await page.close()
 
 
 async def room_of(console: Console) -> str:
     room: str = await console.page.evaluate("window.confctlConsole.selected")
     return room
-
-
-async def until(check: Callable[[], Awaitable[bool]], what: str, within_s: float = 5.0) -> None:
-    """Poll `check` until it holds: what the page asked for reaches the simulator a moment later."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within_s
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError(f"not within {within_s}s: {what}")
-        await asyncio.sleep(0.05)
 
 
 async def on_twilio(stack: Stack, room: str) -> dict[str, dict[str, Any]]:

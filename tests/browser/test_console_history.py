@@ -9,20 +9,11 @@ keyboard) shows the customer on music, as `/audibility?at=` says, until "Back to
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import quote
 
-import httpx
-import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
+from tests.browser.support import Edge, drawn, mint, post, sign_in, wanted_edges, watch
+from tests.e2e.support import Stack
 
-from tests.e2e.support import KEYS, Stack, build_stack
-from tests.support.sse import live_server
-
-Edge = tuple[str, str, str]
-EDGES_JS = ("[...document.querySelectorAll('#hears g.edge')].map(g =>"
-            " [g.dataset.listener, g.dataset.speaker, g.dataset.kind])")
 # The nodes whose shape the whisper's label overlaps (by their boxes in the drawing's own units).
 WHISPER_UNDER_JS = """(() => {
   const label = document.querySelector('#hears g.edge[data-kind=whisper] text').getBBox();
@@ -37,57 +28,17 @@ RECTS_JS = """[...document.querySelectorAll('#swimlane g[data-lane]')].flatMap(l
    r.dataset.to, r.dataset.fromVersion, r.dataset.toVersion]))"""
 
 
-@pytest.fixture
-async def served(engine: AsyncEngine) -> AsyncIterator[tuple[Stack, str]]:
-    """confctl (with the simulator behind it) on a real port: the console is served by confctl itself."""
-    async with build_stack(engine) as stack:
-        try:
-            async with live_server(stack.app) as api:
-                yield stack, api
-        finally:
-            await stack.app.state.container.live.aclose()
-
-
-async def mint(api: str) -> str:
-    """A browser token for a supervisor (read, control, supervise), minted with the admin key."""
-    async with httpx.AsyncClient(base_url=api, timeout=10) as client:
-        response = await client.post("/v1/tokens", json={"scopes": ["read", "control", "supervise"]},
-                                     headers={"Authorization": f"Bearer {KEYS['admin']}"})
-    assert response.status_code == 201, response.text
-    token: str = response.json()["token"]
-    return token
-
-
-async def open_console(browser: Any, api: str, room: str, problems: list[str]) -> Any:
-    """The console, signed in through its URL fragment, showing conference `room`; console errors and warnings
-    go to `problems`."""
+async def open_console(browser: Any, api: str, room: str) -> tuple[Any, list[str]]:
+    """The console, signed in through its URL fragment, showing conference `room`, and the errors and warnings
+    it logs from the start."""
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
-    page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    response = await page.goto(f"{api}/console#token={quote(await mint(api))}")
-    assert response is not None and response.status == 200, "confctl serves the console"
-    await page.wait_for_function("window.confctlConsole.ready"
-                                 " && document.querySelector('#status').dataset.state === 'live'", timeout=5000)
+    problems = watch(page)
+    await sign_in(page, api, "console", await mint(api))
     await page.evaluate("(room) => { location.hash = `#/conferences/${room}`; }", room)
     await page.wait_for_function("(room) => document.querySelector('#detail').dataset.conference === room"
                                  " && document.querySelector('#swimlane rect[data-kind]') !== null", arg=room,
                                  timeout=5000)
-    return page
-
-
-def wanted_edges(audibility: dict[str, Any], document: dict[str, Any]) -> set[Edge]:
-    """The arrows `/audibility` means: one per (listener, speaker), a coach's to its agent a whisper, and one from
-    music per listener of music."""
-    coaches = {p["label"]: p["coach"] for p in document["participants"]
-               if p["role"] == "supervisor" and p["mode"] == "coach" and p["status"] == "joined"}
-    edges = {(listener, speaker, "whisper" if coaches.get(speaker) == listener else "voice")
-             for listener, speakers in audibility["hears"].items() for speaker in speakers}
-    return edges | {(listener, "music", "music") for listener in audibility["music"]}
-
-
-async def drawn(page: Any) -> set[Edge]:
-    """The arrows the drawing shows."""
-    return {(listener, speaker, kind) for listener, speaker, kind in await page.evaluate(EDGES_JS)}
+    return page, problems
 
 
 async def until_drawn(page: Any, want: set[Edge]) -> None:
@@ -100,15 +51,6 @@ async def until_drawn(page: Any, want: set[Edge]) -> None:
         await asyncio.sleep(0.05)
 
 
-async def post(stack: Stack, path: str, body: dict[str, Any] | None = None, status: int = 202) -> dict[str, Any]:
-    """A command through the API, and everything it causes on the simulator and in confctl."""
-    response = await stack.api.post(path, json=body)
-    assert response.status_code == status, response.text
-    await stack.settle()
-    answer: dict[str, Any] = response.json()
-    return answer
-
-
 async def test_a_coach_switched_through_the_api_shows_in_the_drawing_within_a_second(
         browser: Any, served: tuple[Stack, str]) -> None:
     """A supervisor switched from monitor to coach by a PATCH (not by the console) is drawn whispering to the
@@ -119,8 +61,7 @@ async def test_a_coach_switched_through_the_api_shows_in_the_drawing_within_a_se
     await post(stack, f"/v1/conferences/{room}/participants", {"to": "client:alice", "role": "agent", "label": "alice"})
     await post(stack, f"/v1/conferences/{room}/participants",
                {"to": "client:sue", "role": "supervisor", "label": "sue", "mode": "monitor"})
-    problems: list[str] = []
-    page = await open_console(browser, api, room, problems)
+    page, problems = await open_console(browser, api, room)
     try:
         before = await stack.our_audibility(room)
         monitoring = wanted_edges(before, await stack.conference(room))
@@ -206,8 +147,7 @@ async def test_the_swimlane_of_a_warm_transfer_is_the_log_and_scrubbing_to_the_c
     assert (by_version[bob["from_version"]]["type"], by_version[bob["from_version"]]["data"]["label"]) == \
         ("participant.joined", "bob")
 
-    problems: list[str] = []
-    page = await open_console(browser, api, room, problems)
+    page, problems = await open_console(browser, api, room)
     try:
         await page.wait_for_function("(v) => window.confctlConsole.version === v", arg=document["version"],
                                      timeout=5000)

@@ -11,33 +11,16 @@ from __future__ import annotations
 import asyncio
 import re
 from typing import Any
-from urllib.parse import quote
 
-from tests.browser.conftest import mint
+from tests.browser.support import WAIT_MS, call_with_alice, mint, sign_in, watch
 from tests.e2e.support import Stack
 
-WAIT_MS = 5000
 # What #feedback shows, each time its data-state changes (recorded in the page).
 WATCH_FEEDBACK = """() => {
   window.feedbackStates = [];
   new MutationObserver(() => window.feedbackStates.push(document.querySelector('#feedback').dataset.state))
     .observe(document.querySelector('#feedback'), {attributes: true, attributeFilter: ['data-state']});
 }"""
-
-
-def watch(page: Any) -> list[str]:
-    """Every console error or warning and page error of `page`, as they come."""
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
-    page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
-    return problems
-
-
-async def add(stack: Stack, room: str, body: dict[str, Any]) -> None:
-    """A participant added through the API (not the console), once its leg has joined."""
-    response = await stack.api.post(f"/v1/conferences/{room}/participants", json=body)
-    assert response.status_code == 202, response.text
-    await stack.settle()
 
 
 async def feedback_done(page: Any) -> dict[str, Any]:
@@ -60,8 +43,7 @@ async def test_an_accepted_action_whose_answer_lost_its_body_waits_for_its_event
     transfer) are successes: the feedback goes pending, then done once the event shows the new leg or the
     consulting transfer; never "refused", and no error is logged."""
     stack, api = served
-    _, room = await stack.inbound_call(from_="+15551230001")
-    await add(stack, room, {"to": "client:alice", "role": "agent", "label": "alice"})
+    _, room = await call_with_alice(stack)
     stripped: list[str] = []
 
     async def strip_body(route: Any) -> None:
@@ -81,8 +63,7 @@ async def test_an_accepted_action_whose_answer_lost_its_body_waits_for_its_event
     problems = watch(page)
     try:
         await page.route(re.compile(r"/v1/conferences/[^/?]+/(participants|transfers)$"), strip_body)
-        await page.goto(f"{api}/console#token={quote(await mint(api))}")
-        await page.wait_for_function("window.confctlConsole?.ready", timeout=WAIT_MS)
+        await sign_in(page, api, "console", await mint(api))
         await page.click(f'#conferences tr[data-conference="{room}"] a')
         await page.wait_for_selector('#participants tr[data-participant="alice"]', timeout=WAIT_MS)
         await page.evaluate(WATCH_FEEDBACK)

@@ -7,37 +7,10 @@ ground truth shows it, the feedback goes pending then done), and logs no console
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import quote
 
-import httpx
-import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from tests.e2e.support import KEYS, Stack, build_stack
-from tests.support.sse import live_server
-
-
-@pytest.fixture
-async def served(engine: AsyncEngine) -> AsyncIterator[tuple[Stack, str]]:
-    """confctl (with the simulator behind it) on a real port: the page is served by confctl itself."""
-    async with build_stack(engine) as stack:
-        try:
-            async with live_server(stack.app) as api:
-                yield stack, api
-        finally:
-            await stack.app.state.container.live.aclose()
-
-
-async def mint(api: str) -> str:
-    """A browser token with every scope the console uses, minted with the admin key."""
-    async with httpx.AsyncClient(base_url=api, timeout=10) as client:
-        response = await client.post("/v1/tokens", json={"scopes": ["read", "control", "supervise"]},
-                                     headers={"Authorization": f"Bearer {KEYS['admin']}"})
-    assert response.status_code == 201, response.text
-    token: str = response.json()["token"]
-    return token
+from tests.browser.support import mint, sign_in, watch
+from tests.e2e.support import Stack
 
 
 async def test_console_lists_a_new_call_opens_it_and_holds_the_customer(
@@ -47,14 +20,9 @@ async def test_console_lists_a_new_call_opens_it_and_holds_the_customer(
     pending to done, and the browser logs no error or warning."""
     stack, api = served
     page = await browser.new_page(viewport={"width": 1280, "height": 800})
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
+    problems = watch(page)
     try:
-        response = await page.goto(f"{api}/console#token={quote(await mint(api))}")
-        assert response is not None and response.status == 200
-        await page.wait_for_function("window.confctlConsole.ready && document.querySelector('#status')"
-                                     ".dataset.state === 'live'", timeout=5000)
+        await sign_in(page, api, "console", await mint(api))
         assert "token" not in page.url, "the token leaves the address bar at once"
         _, room = await stack.inbound_call(from_="+15551230042")
         row = page.locator(f'tr[data-conference="{room}"]')

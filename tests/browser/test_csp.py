@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from tests.browser.conftest import mint
+from tests.browser.support import call_with_alice, mint, watch
 from tests.e2e.support import Stack
 
 # Recorded from the first script on, before the page's own: every directive a load or an element broke.
@@ -23,9 +23,7 @@ document.addEventListener("securitypolicyviolation",
 
 async def _open(browser: Any, url: str) -> tuple[Any, list[str]]:
     page = await browser.new_page(bypass_csp=False, viewport={"width": 1280, "height": 800})
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
+    problems = watch(page)
     await page.add_init_script(RECORD_VIOLATIONS)
     response = await page.goto(url)
     assert response is not None and response.status == 200
@@ -41,11 +39,7 @@ async def test_the_console_breaks_no_directive_of_its_policy(browser: Any, serve
     page, problems = await _open(browser, f"{api}/console#token={quote(await mint(api))}")
     try:
         await page.wait_for_selector("#status[data-state=live]", timeout=5000)
-        _, room = await stack.inbound_call(from_="+15551230077")
-        added = await stack.api.post(f"/v1/conferences/{room}/participants",
-                                     json={"to": "client:alice", "role": "agent", "label": "alice"})
-        assert added.status_code == 202, added.text
-        await stack.settle()
+        _, room = await call_with_alice(stack, from_="+15551230077")
         await page.click(f'tr[data-conference="{room}"] a', timeout=5000)
         await page.wait_for_selector('#participants tr[data-participant="alice"][data-status="joined"]',
                                      timeout=5000)

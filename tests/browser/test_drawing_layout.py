@@ -23,6 +23,7 @@ import pytest
 from confctl.domain.audibility import audibility
 from confctl.domain.model import Conference, Mode, Participant, Role
 from confctl.service.projection import participant_document
+from tests.browser.support import watch
 
 REPO = Path(__file__).resolve().parents[2]
 STATIC = REPO / "src" / "confctl" / "entry" / "static" / "console"
@@ -99,10 +100,8 @@ def case(name: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 async def page(browser: Any) -> AsyncIterator[Any]:
     """A blank page on a made-up origin with the console's style sheet and its two drawing modules loaded;
     errors and warnings the page logs fail the test."""
-    problems: list[str] = []
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
-    page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
+    problems = watch(page)
 
     async def serve(route: Any) -> None:
         path = route.request.url.removeprefix(ORIGIN)

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
@@ -21,7 +20,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from tests.e2e.support import KEYS, Stack, build_stack
+from tests.browser.support import mint, serve
+from tests.e2e.support import KEYS, Stack
 from tests.support.sse import live_server
 
 EVENT_TYPES = ["conference.created", "conference.started", "conference.ended", "participant.joined",
@@ -66,15 +66,6 @@ class Sites:
     def __init__(self, stack: Stack, api: str, allowed: str, other: str) -> None:
         self.stack, self.api, self.allowed, self.other = stack, api, allowed, other
 
-    async def token(self, **body: Any) -> str:
-        """A browser token, minted with the admin API key as a frontend's server would."""
-        async with httpx.AsyncClient(base_url=self.api, timeout=10) as client:
-            response = await client.post("/v1/tokens", json=body or None,
-                                         headers={"Authorization": f"Bearer {KEYS['admin']}"})
-        assert response.status_code == 201, response.text
-        token: str = response.json()["token"]
-        return token
-
 
 @pytest.fixture
 async def sites(engine: AsyncEngine) -> AsyncIterator[Sites]:
@@ -83,12 +74,8 @@ async def sites(engine: AsyncEngine) -> AsyncIterator[Sites]:
     Streams last 1.5 s, so the browser's own reconnect (with Last-Event-ID, a preflighted header) is exercised.
     """
     async with live_server(_page_app()) as allowed, live_server(_page_app()) as other, \
-            build_stack(engine, cors_origins=[allowed], sse_max_s=1.5) as stack:
-        try:
-            async with live_server(stack.app) as api:
-                yield Sites(stack, api, allowed, other)
-        finally:
-            await stack.app.state.container.live.aclose()
+            serve(engine, cors_origins=[allowed], sse_max_s=1.5) as (stack, api):
+        yield Sites(stack, api, allowed, other)
 
 
 async def test_eventsource_with_a_browser_token_receives_the_live_events(browser: Any, sites: Sites) -> None:
@@ -96,7 +83,7 @@ async def test_eventsource_with_a_browser_token_receives_the_live_events(browser
     stored, with no repeat across the server's stream closes and the browser's reconnects."""
     page = await browser.new_page()
     try:
-        stream = f"{sites.api}/v1/stream?access_token={quote(await sites.token(scopes=['read']))}"
+        stream = f"{sites.api}/v1/stream?access_token={quote(await mint(sites.api, ('read',)))}"
         await page.goto(f"{sites.allowed}/?stream={quote(stream)}")
         await page.wait_for_function("window.state === EventSource.OPEN", timeout=5000)
         _, room = await sites.stack.inbound_call()
@@ -142,7 +129,7 @@ async def test_an_api_key_in_the_url_is_refused_and_nothing_arrives(browser: Any
 async def test_fetch_works_from_the_allowed_origin_and_is_blocked_from_another(browser: Any, sites: Sites) -> None:
     """A fetch with a browser token from the allowed origin reads the answer; from another origin the browser
     blocks it, because confctl's answer to its preflight allows no such origin."""
-    token = await sites.token(scopes=["read"])
+    token = await mint(sites.api, ("read",))
     url = f"{sites.api}/v1/conferences"
     results = []
     for origin in (sites.allowed, sites.other):

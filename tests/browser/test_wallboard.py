@@ -8,47 +8,29 @@ Screenshots at 1920x1080 (light and dark) and 1280x800 are kept under test-artif
 
 from __future__ import annotations
 
-import asyncio
-import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-import httpx
-import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
-
+from tests.browser.support import (
+    NETWORK_LOG,
+    call_with_alice,
+    lose_a_re_read,
+    mint,
+    patch,
+    post,
+    sign_in,
+    signed_out,
+    watch,
+)
 from tests.browser.wire import Wire
-from tests.e2e.support import KEYS, Stack, build_stack
+from tests.e2e.support import KEYS, Stack
 from tests.support.metrics import scrape, value
-from tests.support.sse import live_server
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 NAMES = ["live", "waiting", "on_hold", "in_transfer", "transfers_completed", "transfers_failed", "supervisors"]
 Step = Callable[[], Awaitable[None]]
-
-
-@pytest.fixture
-async def served(engine: AsyncEngine) -> AsyncIterator[tuple[Stack, str]]:
-    """confctl (with the simulator behind it) on a real port: the page is served by confctl itself."""
-    async with build_stack(engine) as stack:
-        try:
-            async with live_server(stack.app) as api:
-                yield stack, api
-        finally:
-            await stack.app.state.container.live.aclose()
-
-
-async def mint(api: str) -> str:
-    """A read-only browser token, minted with the admin key as a frontend's server would."""
-    async with httpx.AsyncClient(base_url=api, timeout=10) as client:
-        response = await client.post("/v1/tokens", json={"scopes": ["read"]},
-                                     headers={"Authorization": f"Bearer {KEYS['admin']}"})
-    assert response.status_code == 201, response.text
-    token: str = response.json()["token"]
-    return token
 
 
 async def expected(stack: Stack) -> dict[str, Any]:
@@ -87,38 +69,29 @@ def script(stack: Stack) -> list[tuple[str, Step, dict[str, int]]]:
     calls: list[tuple[str, str]] = []
     transfer: dict[str, str] = {}
 
-    async def post(path: str, body: dict[str, Any] | None = None, status: int = 202) -> dict[str, Any]:
-        response = await stack.api.post(path, json=body)
-        assert response.status_code == status, response.text
-        await stack.settle()
-        result: dict[str, Any] = response.json()
-        return result
-
     async def three_calls() -> None:
         for n in range(3):
             calls.append(await stack.inbound_call(from_=f"+1555123000{n}"))
 
     async def two_agents() -> None:
         for (_, room), agent in zip(calls, ("alice", "bob"), strict=False):
-            await post(f"/v1/conferences/{room}/participants", {"to": f"client:{agent}", "role": "agent",
-                                                                "label": agent})
+            await post(stack, f"/v1/conferences/{room}/participants", {"to": f"client:{agent}", "role": "agent",
+                                                                       "label": agent})
 
     async def hold() -> None:
-        response = await stack.api.patch(f"/v1/conferences/{calls[1][1]}/participants/customer", json={"hold": True})
-        assert response.status_code == 200, response.text
-        await stack.settle()
+        await patch(stack, calls[1][1], "customer", {"hold": True})
 
     async def consult() -> None:
-        started = await post(f"/v1/conferences/{calls[0][1]}/transfers",
+        started = await post(stack, f"/v1/conferences/{calls[0][1]}/transfers",
                              {"kind": "warm", "from": "alice", "to": "client:carol", "label": "carol"})
         transfer["id"] = started["id"]
 
     async def complete() -> None:
-        await post(f"/v1/transfers/{transfer['id']}/complete", status=200)
+        await post(stack, f"/v1/transfers/{transfer['id']}/complete", status=200)
 
     async def supervisor() -> None:
-        await post(f"/v1/conferences/{calls[1][1]}/participants", {"to": "client:sue", "role": "supervisor",
-                                                                   "label": "sue", "mode": "monitor"})
+        await post(stack, f"/v1/conferences/{calls[1][1]}/participants",
+                   {"to": "client:sue", "role": "supervisor", "label": "sue", "mode": "monitor"})
 
     async def hang_up() -> None:
         await stack.hang_up(calls[2][0])
@@ -150,14 +123,9 @@ async def test_wallboard_counts_follow_a_scripted_run_live(browser: Any, served:
     counts /v1/conferences says (updated from the stream, no reload), with no console error."""
     stack, api = served
     page = await browser.new_page(viewport={"width": 1920, "height": 1080})
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
+    problems = watch(page)
     try:
-        response = await page.goto(f"{api}/wallboard#token={quote(await mint(api))}")
-        assert response is not None and response.status == 200, "confctl serves the wallboard"
-        await page.wait_for_function("window.wallboard.ready && document.querySelector('#status').dataset.state"
-                                     " === 'live'", timeout=5000)
+        await sign_in(page, api, "wallboard", await mint(api, ("read",)))
         assert "token" not in page.url, "the token leaves the address bar at once"
         assert not await page.is_visible("#signin"), "signed in: no sign-in form"
         assert await page.evaluate("sessionStorage.length") == 1
@@ -200,8 +168,7 @@ async def test_wallboard_asks_for_a_token_and_refuses_an_api_key(browser: Any, s
     _, api = served
     page = await browser.new_page()
     try:
-        await page.goto(f"{api}/wallboard")
-        await page.wait_for_selector("#signin:not([hidden])", timeout=5000)
+        await signed_out(page, api, "wallboard")
         await page.fill("#token", KEYS["reader"])
         await page.click("#signin button")
         await page.wait_for_function("document.querySelector('#status').dataset.state === 'signed-out'"
@@ -217,35 +184,15 @@ async def test_wallboard_reads_again_a_conference_whose_re_read_the_network_lost
     requests for it are reset, the stream goes on): once they get through again the page reads it again and
     counts the change, though no further event comes, and its status is live again."""
     stack, api = served
-    network_log = re.compile(r"^Failed to load resource: net::ERR_[A-Z_]+$")  # the loads the test cuts
-    _, room = await stack.inbound_call(from_="+15551230001")
-    response = await stack.api.post(f"/v1/conferences/{room}/participants",
-                                    json={"to": "client:alice", "role": "agent", "label": "alice"})
-    assert response.status_code == 202, response.text
-    await stack.settle()
+    _, room = await call_with_alice(stack)
     wire = await Wire(api).start()
     page = await browser.new_page(viewport={"width": 1280, "height": 800})
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text)
-            if m.type in ("error", "warning") and not network_log.match(m.text) else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
+    problems = watch(page, ignore=NETWORK_LOG)  # the loads the test cuts
     try:
-        await page.goto(f"{wire.url}/wallboard#token={quote(await mint(api))}")
-        await page.wait_for_function("window.wallboard.ready && document.querySelector('#status').dataset.state"
-                                     " === 'live' && document.querySelector('[data-count=live]').textContent === '1'",
+        await sign_in(page, wire.url, "wallboard", await mint(api, ("read",)))
+        await page.wait_for_function("document.querySelector('[data-count=live]').textContent === '1'",
                                      timeout=5000)
-        seen = len(wire.heads)
-        wire.block(f"/v1/conferences/{room}")
-        held = await stack.api.patch(f"/v1/conferences/{room}/participants/customer", json={"hold": True})
-        assert held.status_code == 200, held.text
-        await stack.settle()
-        for _ in range(100):
-            if any(h.target.startswith(f"/v1/conferences/{room}") for h in wire.heads[seen:]):
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("the page did not try to re-read the conference")
-        await page.wait_for_timeout(300)
+        await lose_a_re_read(page, wire, stack, room)
         assert await page.inner_text("[data-count=on_hold]") == "0", "its re-read was lost"
         wire.block()
         await page.wait_for_function("document.querySelector('[data-count=on_hold]').textContent === '1'"

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.e2e.conftest import Stack
 from tests.support.metrics import scrape, value
 
 REQUESTS = "confctl_twilio_requests_total"
+
+
+def difference(before: Any, after: Any, name: str, **labels: str) -> float:
+    """How much a sample grew between two scrapes."""
+    return value(after, name, **labels) - value(before, name, **labels)
 
 
 async def test_twilio_operations_are_counted_by_outcome(stack: Stack) -> None:
@@ -23,7 +30,7 @@ async def test_twilio_operations_are_counted_by_outcome(stack: Stack) -> None:
     after = await scrape(stack.api)
 
     def delta(name: str, **labels: str) -> float:
-        return value(after, name, **labels) - value(before, name, **labels)
+        return difference(before, after, name, **labels)
 
     assert delta(REQUESTS, operation="create_participant", outcome="ok") == 1
     assert delta(REQUESTS, operation="update_participant", outcome="twilio_error") == 1
@@ -52,7 +59,7 @@ async def test_ended_transfers_and_stored_events_are_counters(stack: Stack) -> N
     after = await scrape(stack.api)
 
     def delta(name: str, **labels: str) -> float:
-        return value(after, name, **labels) - value(before, name, **labels)
+        return difference(before, after, name, **labels)
 
     assert delta("confctl_transfers_ended_total", outcome="completed") == 1
     assert delta("confctl_transfers_ended_total", outcome="cancelled") == 1

@@ -1,5 +1,6 @@
-"""The console's page and assets: served from the package at /console, with nothing loaded from elsewhere, and
-the index page at `/` that links to the pages; none of them is an API operation in /openapi.json."""
+"""The console's and the wallboard's pages and assets: served from the package at /console and /wallboard (the
+module both import, session.js, beside each page's own), with nothing loaded from elsewhere, and the index page at
+`/` that links to the pages; none of them is an API operation in /openapi.json."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import re
 import httpx
 import pytest
 
-from confctl.entry.console import ASSETS, CONSOLE
+from confctl.entry import wallboard
+from confctl.entry.console import ASSETS
 
 TYPES = {"js": "text/javascript", "css": "text/css"}
 # XML namespace names are identifiers that are never fetched (createElementNS needs the SVG one).
@@ -33,21 +35,56 @@ async def test_every_asset_is_served_with_its_content_type(client: httpx.AsyncCl
     response = await client.get(f"/console/{name}", headers={"Authorization": ""})
     assert response.status_code == 200, name
     assert response.headers["content-type"].startswith(TYPES[name.rsplit(".", 1)[1]]), response.headers
-    assert response.content == (CONSOLE / name).read_bytes()
+    assert response.content == ASSETS[name].read_bytes()
 
 
-@pytest.mark.parametrize("name", ["console.html", "nope.js", "..%2Fwallboard.js", "%2E%2E%2Fapp.py", "App.js"])
-async def test_anything_else_under_console_is_a_404(client: httpx.AsyncClient, name: str) -> None:
-    """A file not on the allow-list is a 404, whatever its name (nothing is joined onto the folder)."""
-    response = await client.get(f"/console/{name}", headers={"Authorization": ""})
-    assert response.status_code == 404, (name, response.text)
+async def test_the_wallboard_page_loads_its_module(client: httpx.AsyncClient) -> None:
+    """`/wallboard` loads its script as an ES module (it imports session.js) and its style sheet, both relative."""
+    page = await client.get("/wallboard", headers={"Authorization": ""})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert '<script type="module" src="wallboard/wallboard.js"></script>' in page.text
+    assert 'href="wallboard/wallboard.css"' in page.text
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page.text), "an inline script"
+
+
+@pytest.mark.parametrize("name", sorted(wallboard.ASSETS))
+async def test_every_wallboard_asset_is_served_with_its_content_type(client: httpx.AsyncClient, name: str) -> None:
+    """Each of the wallboard's allow-listed files answers 200 with its content type and the file's bytes."""
+    response = await client.get(f"/wallboard/{name}", headers={"Authorization": ""})
+    assert response.status_code == 200, name
+    assert response.headers["content-type"].startswith(TYPES[name.rsplit(".", 1)[1]]), response.headers
+    assert response.content == wallboard.ASSETS[name].read_bytes()
+
+
+async def test_both_pages_serve_the_one_shared_module(client: httpx.AsyncClient) -> None:
+    """session.js (sign-in, the stream, the re-reads) is one file, served beside each page's scripts, and each
+    page's script imports it by a relative URL."""
+    console = await client.get("/console/session.js")
+    board = await client.get("/wallboard/session.js")
+    assert console.status_code == board.status_code == 200
+    assert console.content == board.content and b"export function createSession" in console.content
+    for path in ("/console/app.js", "/console/api.js", "/wallboard/wallboard.js"):
+        assert 'from "./session.js";' in (await client.get(path)).text, path
+
+
+@pytest.mark.parametrize("path", [
+    *(f"/console/{name}" for name in ["console.html", "nope.js", "..%2Fwallboard.js", "%2E%2E%2Fapp.py", "App.js",
+                                      "..%2Fshared%2Fsession.js"]),
+    *(f"/wallboard/{name}" for name in ["wallboard.html", "app.js", "..%2Fwallboard.py", "Session.js"]),
+])
+async def test_anything_else_under_a_page_is_a_404(client: httpx.AsyncClient, path: str) -> None:
+    """A file not on the page's allow-list is a 404, whatever its name (nothing is joined onto the folder)."""
+    response = await client.get(path, headers={"Authorization": ""})
+    assert response.status_code == 404, (path, response.text)
 
 
 async def test_no_asset_names_an_external_url(client: httpx.AsyncClient) -> None:
-    """No http://, https:// or protocol-relative URL in the page or any asset: no CDN, nothing from elsewhere."""
-    texts = {"/console": (await client.get("/console")).text}
+    """No http://, https:// or protocol-relative URL in the pages or any asset: no CDN, nothing from elsewhere."""
+    texts = {page: (await client.get(page)).text for page in ("/console", "/wallboard")}
     for name in ASSETS:
-        texts[name] = (await client.get(f"/console/{name}")).text
+        texts[f"/console/{name}"] = (await client.get(f"/console/{name}")).text
+    for name in wallboard.ASSETS:
+        texts[f"/wallboard/{name}"] = (await client.get(f"/wallboard/{name}")).text
     for name, text in texts.items():
         absolute = set(re.findall(r"https?://[^\s\"'`)<>]+", text)) - NAMESPACES
         assert not absolute, (name, absolute)
@@ -78,5 +115,5 @@ async def test_a_forced_theme_is_set_by_a_classic_script_in_the_head(client: htt
     assert '<script src="console/theme.js"></script>' in head, head
     assert head.index("console/theme.js") < head.index("console/console.css") < head.index("console/app.js")
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page), "an inline script"
-    theme = (CONSOLE / "theme.js").read_text(encoding="utf-8")
+    theme = ASSETS["theme.js"].read_text(encoding="utf-8")
     assert "confctl.console.theme" in theme and "import" not in theme and "export" not in theme

@@ -7,6 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from confctl.entry import wallboard
 from confctl.entry.console import ASSETS
 
 
@@ -39,8 +40,8 @@ async def test_the_index_has_no_script_at_all(client: httpx.AsyncClient) -> None
     assert "<script" not in response.text
 
 
-@pytest.mark.parametrize("path", [*(f"/console/{name}" for name in sorted(ASSETS)), "/wallboard/wallboard.js",
-                                  "/wallboard/wallboard.css"])
+@pytest.mark.parametrize("path", [*(f"/console/{name}" for name in sorted(ASSETS)),
+                                  *(f"/wallboard/{name}" for name in sorted(wallboard.ASSETS))])
 async def test_assets_are_not_sniffed_and_are_revalidated(client: httpx.AsyncClient, path: str) -> None:
     """Scripts and styles keep their declared type and are revalidated (ETag), so an upgrade is picked up."""
     response = await client.get(path, headers={"Authorization": ""})

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from confctl.adapters.database import create_engine, head_revision
 from confctl.entry.console import ASSETS as CONSOLE_ASSETS
+from confctl.entry.wallboard import ASSETS as WALLBOARD_ASSETS
 
 REPO = Path(__file__).resolve().parents[2]
 # What a wheel is built from (the Dockerfile's build stage copies the same).
@@ -187,8 +188,9 @@ async def test_migrate_then_serve(installed: Installed, empty_database: str) -> 
         # The wallboard's and the console's static assets are package data too: served from the wheel, not from a
         # checkout.
         console = ["/console", *(f"/console/{name}" for name in sorted(CONSOLE_ASSETS))]
+        board = ["/wallboard", *(f"/wallboard/{name}" for name in sorted(WALLBOARD_ASSETS))]
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
-            for asset in ("/wallboard", "/wallboard/wallboard.js", "/wallboard/wallboard.css", *console):
+            for asset in (*board, *console):
                 assert (await client.get(asset)).status_code == 200, asset
     finally:
         output = _stop(server, signal.SIGTERM)

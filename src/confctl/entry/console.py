@@ -13,11 +13,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 from confctl.entry import pages
-from confctl.entry.errors import ApiProblem
 
 CONSOLE = pages.STATIC / "console"
-# Only these files are served: a path is never joined onto the folder from the request.
-ASSETS = frozenset({"app.js", "api.js", "drawing.js", "swimlane.js", "theme.js", "console.css"})
+# Only these files are served (session.js from static/shared/, the wallboard's too).
+ASSETS = pages.allow_list(CONSOLE, ["app.js", "api.js", "drawing.js", "swimlane.js", "theme.js", "console.css"])
 
 router = APIRouter(include_in_schema=False)  # pages, not API operations
 INDEX_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; frame-ancestors 'none'"
@@ -70,6 +69,4 @@ async def console_page(request: Request) -> HTMLResponse:
 @router.get("/console/{name}")
 async def console_asset(name: str) -> FileResponse:
     """One of the console's scripts or its style sheet; anything else is a 404."""
-    if name not in ASSETS:
-        raise ApiProblem(404, "not_found", f"the console has no file {name!r}")
-    return pages.asset(CONSOLE / name)
+    return pages.allowed_asset(ASSETS, "console", name)

@@ -1,9 +1,11 @@
 """What confctl's browser pages (the wallboard, the console) share: the stream position a page is served at, and
-its static files from the package (so the wheel serves them; no CDN, no build step)."""
+its static files from the package (so the wheel serves them; no CDN, no build step), the modules both pages import
+(static/shared/) among them."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable, Mapping
 from html import escape as html_escape
 from pathlib import Path
 
@@ -13,8 +15,12 @@ from fastapi.responses import FileResponse, HTMLResponse
 from confctl.adapters.pg_pool import LazyPool
 from confctl.adapters.pg_schema import POSITION_SHIFT
 from confctl.entry.container import Container
+from confctl.entry.errors import ApiProblem
 
 STATIC = Path(__file__).parent / "static"
+# Sign-in, the stream and the re-reads (session.js): each page serves it beside its own scripts, which import it as
+# "./session.js", a relative URL that holds under any prefix a proxy serves confctl under.
+SHARED = {"session.js": STATIC / "shared" / "session.js"}
 
 # Below the oldest running transaction's positions every event is stored and projected; any later one is not yet
 # (positions are transaction-ordered, see pg_store.READ_ALL_SQL): a page's stream starts there, so it neither
@@ -64,3 +70,16 @@ def root_path(request: Request) -> str:
 def asset(path: Path) -> FileResponse:
     """A script or style sheet of a page, with its content type."""
     return FileResponse(path, media_type=MEDIA_TYPES[path.suffix], headers=ASSET_HEADERS)
+
+
+def allow_list(folder: Path, names: Iterable[str]) -> dict[str, Path]:
+    """The files a page serves, by name: its own in `folder`, and the shared modules."""
+    return {**{name: folder / name for name in names}, **SHARED}
+
+
+def allowed_asset(assets: Mapping[str, Path], page: str, name: str) -> FileResponse:
+    """The page's file `name` if it is on its allow-list, else a 404: a path is never joined onto a folder from
+    the request."""
+    if name not in assets:
+        raise ApiProblem(404, "not_found", f"the {page} has no file {name!r}")
+    return asset(assets[name])

@@ -1,8 +1,9 @@
 """The wallboard: `GET /wallboard` (a static page from the package) and the counts it shows, for `/metrics`.
 
-The page (static/wallboard.js) signs in with a browser token, builds its state from `/v1/conferences` and
-follows `/v1/stream`; it computes its counts in the browser. `summary` computes the same counts on the server,
-with the same rules, from the read model, for the `confctl_wallboard_*` gauges. The rules (both sides):
+The page (static/wallboard.js, an ES module on static/shared/session.js, as the console is) signs in with a browser
+token, builds its state from `/v1/conferences` and follows `/v1/stream`; it computes its counts in the browser.
+`summary` computes the same counts on the server, with the same rules, from the read model, for the
+`confctl_wallboard_*` gauges. The rules (both sides):
 
 - live: conferences not completed;
 - waiting: a joined customer, not on hold, with no agent or external joined (alone, on wait music);
@@ -31,6 +32,8 @@ from confctl.service import history
 PAGE_LIMIT = 200
 MAX_PAGES = 25  # at most 5,000 conferences per status per scrape: a scrape stays bounded whatever the day was
 MAX_HOLD_TIMELINES = 200  # conferences whose hold start is read from the log per scrape
+# Only these files are served under /wallboard/ (session.js from static/shared/, the console's too).
+ASSETS = pages.allow_list(pages.STATIC, ["wallboard.js", "wallboard.css"])
 
 router = APIRouter(include_in_schema=False)  # a page, not an API operation
 
@@ -42,16 +45,10 @@ async def wallboard_page(request: Request) -> HTMLResponse:
     return await pages.page(request, pages.STATIC / "wallboard.html")
 
 
-@router.get("/wallboard/wallboard.js")
-async def wallboard_script() -> FileResponse:
-    """The wallboard's script."""
-    return pages.asset(pages.STATIC / "wallboard.js")
-
-
-@router.get("/wallboard/wallboard.css")
-async def wallboard_style() -> FileResponse:
-    """The wallboard's style sheet."""
-    return pages.asset(pages.STATIC / "wallboard.css")
+@router.get("/wallboard/{name}")
+async def wallboard_asset(name: str) -> FileResponse:
+    """The wallboard's module (and the shared one it imports) or its style sheet; anything else is a 404."""
+    return pages.allowed_asset(ASSETS, "wallboard", name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,6 @@
 // The console's fetch wrapper over confctl's public API: bearer token, JSON in and out, problem details
 // (RFC 9457, application/problem+json) turned into a typed ApiError, and Idempotency-Keys for actions.
+import { ROOT } from "./session.js"; // the prefix a proxy serves confctl under, "" at the top
 
 // A refusal: the answer's problem JSON, or what can be said of a non-JSON error answer.
 export class ApiError extends Error {
@@ -79,10 +80,6 @@ export class BadAnswer extends Error {
     this.name = "BadAnswer";
   }
 }
-
-// Behind a proxy that serves confctl under a prefix (`serve --root-path`), every API path starts with it: the
-// page is served with it in <body data-root> ("" at the top).
-export const ROOT = document.body?.dataset.root ?? "";
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const RETRY_MS = [300, 1000]; // an action whose request got no answer is repeated with its same key

@@ -1,34 +1,18 @@
 // The supervisor console: conferences live from confctl's public API and stream, one conference in detail
 // (participants, who hears whom, transfer, timeline, events) and the controls a supervisor needs.
 //
-// Signs in with a browser token (POST /v1/tokens): from the URL fragment `#token=...` (removed from the address
-// bar at once) or the sign-in form; kept only in this tab's sessionStorage. The list is /v1/conferences (live
-// ones and those ended today), then every event on /v1/stream re-reads its conference (coalesced: events that
-// arrive during a re-read cause one more, not one each); the selected conference's audibility, timeline and
-// new events are re-read with it. The stream starts after the position the page was served at (<body
-// data-after>) and EventSource resumes a dropped stream with Last-Event-ID by itself; `lastId` is where a new
-// EventSource (after signing in again) resumes from. A read that fails (no answer, a 5xx) is read again after a
-// pause that grows with each failure, and at once when the stream opens again; the status says "live" again
-// once the stream is open and nothing waits to be read again.
+// Signing in (a browser token from `#token=...` or the sign-in form, kept in sessionStorage), the stream and the
+// re-reads are session.js's (shared with the wallboard): the list is /v1/conferences (live ones and those ended
+// today), then every event on /v1/stream re-reads its conference (coalesced), a failed read is read again. Here,
+// the selected conference's audibility, timeline and new events are re-read with it.
 //
 // What is shown changes only from those re-reads: an action's answer never changes a row or the drawing. An
 // action stays "pending" until a re-read shows its effect (or shows it failed).
-import { Api, ApiError, NetworkError, ROOT, seg } from "./api.js";
+import { Api, ApiError, NetworkError, seg } from "./api.js";
 import { drawHears } from "./drawing.js";
+import { createSession, joined, refused as refusedToken, setStatus } from "./session.js";
 import { drawSwimlane, participantsAt } from "./swimlane.js";
 
-const EVENT_TYPES = [
-  "announcement.failed", "announcement.played", "announcement.requested", "call.status_changed",
-  "command.failed", "command.succeeded", "conference.corrected", "conference.created",
-  "conference.end_requested", "conference.ended", "conference.started", "participant.corrected",
-  "participant.dial_failed", "participant.dial_requested", "participant.dialed", "participant.held",
-  "participant.joined", "participant.left", "participant.modified", "participant.muted",
-  "participant.removal_requested", "participant.unheld", "participant.unmuted", "participant.update_requested",
-  "participant.updated", "recording.status_changed", "recording.update_requested", "recording.updated",
-  "transfer.cancelled", "transfer.completed", "transfer.consulting", "transfer.failed",
-  "transfer.fallback_dialed", "transfer.requested",
-];
-const PAGE = 200;
 const TOKEN_KEY = "confctl.console.token";
 const THEME_KEY = "confctl.console.theme";
 const FOLDED_KEY = "confctl.console.folded"; // the forms folded away, by their form id
@@ -40,21 +24,18 @@ const STATUS_TEXT = { init: "Starting", "in-progress": "Live", completed: "Ended
 window.confctlConsole = { ready: false, selected: null, version: null, moment: null };
 const exposed = window.confctlConsole;
 
-let token = null;
-let source = null;
-let lastId = null;
-const api = new Api(() => token);
-
-const conferences = new Map(); // id -> conference document
-const holdSince = new Map(); // id -> {key: the held customers' labels, starts: [Date]}
-const reading = new Map(); // id -> a re-read in flight
-const again = new Set(); // ids with an event since their re-read started
-// Conferences whose last read failed, to be read again: id -> {attempt, timer}. The event that asked for the read
-// is behind the stream's position by then: nothing else would ever read them again.
-const stale = new Map();
-const RETRY_MS = [500, 1000, 2000, 4000, 8000]; // the pause before the 1st, 2nd, … retry of a read (then 8 s)
-let loadTimer = null; // the next try of the lists, after they failed
-let session = 0; // counts sign-ins and sign-outs: a retry timer of an earlier session does nothing
+const session = createSession({
+  name: "console", storageKey: TOKEN_KEY, get: (path) => api.get(path), reread,
+  loaded: () => {
+    exposed.ready = true;
+    select(routed()); // the conference in the address, read now that there is a token
+  },
+  signedIn: () => showSignedIn(true),
+  signedOut: () => showSignedIn(false),
+});
+const api = new Api(() => session.token);
+const conferences = session.conferences; // id -> conference document
+const holdSince = session.holdSince; // id -> {key: the held customers' labels, starts: [Date]}
 
 // The selected conference, as last read: {id, doc, audibility, timeline, events, after}.
 let current = null;
@@ -96,7 +77,6 @@ function duration(since) {
   return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
 }
 
-const joined = (doc, role) => doc.participants.filter((p) => p.role === role && p.status === "joined");
 const activeTransfer = (doc) => doc.transfers.find((t) => t.state === "dialing" || t.state === "consulting") ?? null;
 const find = (doc, label) => doc.participants.find((p) => p.label === label) ?? null;
 // The live leg of a label, else its latest (a label can be reused once its leg has left).
@@ -104,12 +84,6 @@ const leg = (doc, label) => {
   const legs = doc.participants.filter((p) => p.label === label);
   return legs.find((p) => ["dialing", "ringing", "joined"].includes(p.status)) ?? legs.at(-1) ?? null;
 };
-
-function setStatus(state, text) {
-  const status = $("#status");
-  status.dataset.state = state;
-  status.textContent = text;
-}
 
 // ---- theme ---------------------------------------------------------------------------------------------------
 
@@ -141,106 +115,6 @@ function cycleTheme() {
 
 // ---- reading -------------------------------------------------------------------------------------------------
 
-class SignedOut extends Error {}
-
-const refusedToken = (error) => error instanceof SignedOut
-  || (error instanceof ApiError && (error.status === 401 || error.status === 403));
-
-function fail(error) {
-  if (refusedToken(error)) {
-    signOut("The token was refused or has expired: sign in again.");
-  } else {
-    setStatus("error", "confctl did not answer; retrying…");
-    console.info("console: a read failed", error); // info, not error: a dropped connection is expected
-  }
-}
-
-const retryPause = (attempt) => RETRY_MS[Math.min(attempt, RETRY_MS.length) - 1];
-
-// A read of `id` failed: read it again after a pause (longer after each failure in a row).
-function retryLater(id, error) {
-  fail(error);
-  if (!token || refusedToken(error)) return;
-  const previous = stale.get(id);
-  clearTimeout(previous?.timer);
-  const attempt = (previous?.attempt ?? 0) + 1;
-  const mine = session;
-  const timer = setTimeout(() => {
-    if (mine === session) refresh(id);
-  }, retryPause(attempt));
-  stale.set(id, { attempt, timer });
-}
-
-// A read of `id` succeeded (or found it gone): nothing to read again.
-function recovered(id) {
-  const entry = stale.get(id);
-  if (entry) {
-    clearTimeout(entry.timer);
-    stale.delete(id);
-  }
-  healthy();
-}
-
-// The status says live again once the stream is open, the lists are in and no read waits to be retried.
-function healthy() {
-  const state = $("#status").dataset.state;
-  if (state !== "error" && state !== "loading") return;
-  if (token && source?.readyState === EventSource.OPEN && !stale.size && loadTimer === null) setStatus("live", "Live");
-}
-
-function forgetRetries() {
-  session += 1;
-  clearTimeout(loadTimer);
-  loadTimer = null;
-  for (const entry of stale.values()) clearTimeout(entry.timer);
-  stale.clear();
-}
-
-async function listAll(status, since) {
-  const found = [];
-  let cursor = null;
-  do {
-    const query = new URLSearchParams({ status, limit: String(PAGE) });
-    if (cursor) query.set("cursor", cursor);
-    const page = await api.get("/v1/conferences?" + query);
-    for (const item of page.items) {
-      if (since && item.created_at && new Date(item.created_at) < since) return found;
-      found.push(item);
-    }
-    cursor = page.next_cursor;
-  } while (cursor);
-  return found;
-}
-
-function heldCustomers(doc) {
-  if (doc.status === "completed") return [];
-  return joined(doc, "customer").filter((p) => p.hold).map((p) => p.label);
-}
-
-function openHolds(line, labels) {
-  const starts = [];
-  for (const participant of line ? line.participants : []) {
-    if (!labels.includes(participant.label)) continue;
-    for (const interval of participant.intervals) {
-      if (interval.kind === "hold" && interval.to === null) starts.push(new Date(interval.from));
-    }
-  }
-  return starts;
-}
-
-// When each held customer's hold began (the list's ticking hold time): the timeline's open hold interval.
-async function readHolds(doc, line) {
-  const held = heldCustomers(doc);
-  const key = held.join("\n");
-  if (!held.length) {
-    holdSince.delete(doc.id);
-    return;
-  }
-  if (!line && holdSince.get(doc.id)?.key === key) return;
-  line ??= await api.get(`/v1/conferences/${seg(doc.id)}/timeline`);
-  holdSince.set(doc.id, { key, starts: openHolds(line, held) });
-}
-
 async function readEvents(id, after) {
   const items = [];
   let next = after;
@@ -254,135 +128,40 @@ async function readEvents(id, after) {
   }
 }
 
-// Re-read one conference (and, when it is the selected one, its audibility, timeline and new events).
-function refresh(id) {
-  if (!token) return;
-  if (reading.has(id)) {
-    again.add(id);
+// Reads one conference again (and, when it is the selected one, its audibility, timeline and new events), for
+// session.js's coalesced re-read: a failure is thrown to it (it reads again later), a 404 is no failure.
+async function reread(id) {
+  try {
+    const mine = current;
+    if (id === mine?.id) {
+      const after = mine.after;
+      const [doc, audibility, line, events] = await Promise.all([
+        api.get(`/v1/conferences/${seg(id)}`), api.get(`/v1/conferences/${seg(id)}/audibility`),
+        api.get(`/v1/conferences/${seg(id)}/timeline`), readEvents(id, after),
+      ]);
+      await session.readHolds(doc, line);
+      conferences.set(id, doc);
+      if (current === mine && mine.after === after) {
+        current.doc = doc;
+        current.audibility = audibility;
+        current.timeline = line;
+        const fresh = events.filter((e) => e.version > current.after);
+        current.events.push(...fresh);
+        current.after = Math.max(current.after, ...fresh.map((e) => e.version));
+        renderDetail(fresh);
+      }
+    } else {
+      const doc = await api.get(`/v1/conferences/${seg(id)}`);
+      await session.readHolds(doc);
+      conferences.set(id, doc);
+    }
+  } catch (error) {
+    if (!(error instanceof ApiError && error.status === 404)) throw error;
+    if (id === current?.id) renderMissing(id); // not there: nothing to read again
     return;
   }
-  const read = (async () => {
-    try {
-      do {
-        again.delete(id);
-        const mine = current;
-        if (id === mine?.id) {
-          const after = mine.after;
-          const [doc, audibility, line, events] = await Promise.all([
-            api.get(`/v1/conferences/${seg(id)}`), api.get(`/v1/conferences/${seg(id)}/audibility`),
-            api.get(`/v1/conferences/${seg(id)}/timeline`), readEvents(id, after),
-          ]);
-          await readHolds(doc, line);
-          conferences.set(id, doc);
-          if (current === mine && mine.after === after) {
-            current.doc = doc;
-            current.audibility = audibility;
-            current.timeline = line;
-            const fresh = events.filter((e) => e.version > current.after);
-            current.events.push(...fresh);
-            current.after = Math.max(current.after, ...fresh.map((e) => e.version));
-            renderDetail(fresh);
-          }
-        } else {
-          const doc = await api.get(`/v1/conferences/${seg(id)}`);
-          await readHolds(doc);
-          conferences.set(id, doc);
-        }
-        renderList();
-        settle(conferences.get(id));
-      } while (again.has(id));
-      recovered(id);
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 404) {
-        recovered(id); // not there: nothing to read again
-        if (id === current?.id) renderMissing(id);
-      } else {
-        retryLater(id, error);
-      }
-    } finally {
-      reading.delete(id);
-    }
-  })();
-  reading.set(id, read);
-}
-
-function follow(after) {
-  const query = new URLSearchParams({ access_token: token });
-  if (after !== null && after !== undefined && after !== "") query.set("after", String(after));
-  source = new EventSource(ROOT + "/v1/stream?" + query);
-  const onEvent = (message) => {
-    lastId = message.lastEventId || lastId;
-    let event;
-    try {
-      event = JSON.parse(message.data);
-    } catch {
-      setStatus("error", "An event could not be read.");
-      return;
-    }
-    refresh(event.conference_id);
-  };
-  for (const type of EVENT_TYPES) source.addEventListener(type, onEvent);
-  source.onopen = () => {
-    // The stream resumes after the last event it delivered, so the events missed while it was down re-read their
-    // conferences by themselves; the reads that failed meanwhile are read again now, and so are the lists.
-    if (loadTimer !== null) {
-      clearTimeout(loadTimer);
-      load();
-    }
-    for (const [id, entry] of stale) {
-      clearTimeout(entry.timer);
-      entry.attempt = 0;
-      refresh(id);
-    }
-    if (stale.size || loadTimer !== null) setStatus("loading", "Catching up…");
-    else setStatus("live", "Live");
-  };
-  source.onerror = () => {
-    if (!source) return;
-    if (source.readyState === EventSource.CLOSED) {
-      // EventSource gives up only on an answer other than 200 (an expired token): ask for a new one.
-      signOut("The live stream was refused: sign in again.");
-    } else {
-      setStatus("error", "Reconnecting…");
-    }
-  };
-}
-
-function start() {
-  setStatus("loading", "Loading…");
-  // The stream first (from the served position), so nothing stored while the lists load is missed.
-  follow(lastId ?? document.body.dataset.after);
-  load();
-}
-
-// The lists: live conferences and those ended today. Read again after a pause if they fail.
-async function load(attempt = 0) {
-  const mine = session;
-  loadTimer = null;
-  try {
-    const since = new Date();
-    since.setUTCHours(0, 0, 0, 0); // "today", as the wallboard counts it
-    const docs = [
-      ...(await listAll("init")), ...(await listAll("in-progress")), ...(await listAll("completed", since)),
-    ];
-    if (mine !== session) return;
-    for (const doc of docs) {
-      if (!conferences.has(doc.id)) conferences.set(doc.id, doc);
-      await readHolds(conferences.get(doc.id));
-    }
-    if (mine !== session) return;
-    exposed.ready = true;
-    select(routed()); // the conference in the address, read now that there is a token
-    healthy();
-  } catch (error) {
-    if (mine !== session) return;
-    fail(error);
-    if (token && !refusedToken(error)) {
-      loadTimer = setTimeout(() => {
-        if (mine === session) load(attempt + 1);
-      }, retryPause(attempt + 1));
-    }
-  }
+  renderList();
+  settle(conferences.get(id));
 }
 
 function routed() {
@@ -393,33 +172,12 @@ function routed() {
 
 // ---- sign-in ---------------------------------------------------------------------------------------------------
 
-function signOut(text) {
-  if (source) source.close();
-  source = null;
-  token = null;
-  forgetRetries();
-  sessionStorage.removeItem(TOKEN_KEY);
+// What needs a token shows only while signed in (session.js shows and hides the sign-in form).
+function showSignedIn(yes) {
   exposed.ready = false;
-  setStatus("signed-out", text);
-  $("#console").hidden = true;
-  $("#feedback").hidden = true;
-  $("#signout").hidden = true;
-  $("#signin").hidden = false;
-  $("#token").focus();
-}
-
-function signIn(value) {
-  token = value;
-  sessionStorage.setItem(TOKEN_KEY, value);
-  $("#signin").hidden = true;
-  $("#console").hidden = false;
-  $("#feedback").hidden = false;
-  $("#signout").hidden = false;
-  conferences.clear();
-  holdSince.clear();
-  forgetRetries();
-  exposed.ready = false;
-  start();
+  $("#console").hidden = !yes;
+  $("#feedback").hidden = !yes;
+  $("#signout").hidden = !yes;
 }
 
 // ---- the list ----------------------------------------------------------------------------------------------------
@@ -537,7 +295,7 @@ function select(id) {
     $("#detail-title").textContent = `Loading ${id}…`;
     $("#detail-empty").hidden = true;
     $("#detail-body").hidden = true;
-    if (token) refresh(id);
+    if (session.token) session.refresh(id);
   }
   renderList();
 }
@@ -864,7 +622,7 @@ async function onScrub(version) {
   } catch (error) {
     if (seq !== scrubSeq) return;
     if (refusedToken(error)) {
-      fail(error);
+      session.fail(error);
       return;
     }
     // Not a read to retry by itself: the person scrubs again (or goes back to live).
@@ -937,7 +695,7 @@ async function act({ label = "", action, form = null, method, path, body, confir
   } catch (error) {
     pending.delete(key);
     if (entry.id === feedbackFor) refused(error);
-    if (error instanceof ApiError && error.status === 401) signOut("The token has expired: sign in again.");
+    if (error instanceof ApiError && error.status === 401) session.signOut("The token has expired: sign in again.");
     rerender();
     return;
   }
@@ -1175,13 +933,7 @@ function onTransfer(form, kind) {
 // ---- start -----------------------------------------------------------------------------------------------------------
 
 function wire() {
-  $("#signin").addEventListener("submit", (event) => {
-    event.preventDefault();
-    const value = $("#token").value.trim();
-    $("#token").value = "";
-    if (value) signIn(value);
-  });
-  $("#signout").addEventListener("click", () => signOut("Signed out."));
+  $("#signout").addEventListener("click", () => session.signOut("Signed out."));
   $("#theme").addEventListener("click", cycleTheme);
   $("#show-ended").addEventListener("change", renderList);
   $("#live").addEventListener("click", () => backToLive());
@@ -1239,14 +991,9 @@ function rememberFolds() {
 
 function boot() {
   applyTheme(savedTheme());
-  const fragment = new URLSearchParams(location.hash.slice(1));
-  const given = fragment.get("token");
-  if (given) history.replaceState(null, "", location.pathname + location.search); // off the address bar at once
   wire();
   syncFormControls();
-  const kept = given || sessionStorage.getItem(TOKEN_KEY);
-  if (kept) signIn(kept);
-  else signOut("Sign in with a browser token (POST /v1/tokens).");
+  session.begin(); // the token from the fragment (off the address bar at once), or the kept one, or the form
   setInterval(tick, 1000);
 }
 
