@@ -9,7 +9,8 @@ import re
 import httpx
 import pytest
 
-from confctl.entry import wallboard
+from confctl.domain.events import EVENT_TYPES
+from confctl.entry import pages, wallboard
 from confctl.entry.console import ASSETS
 
 TYPES = {"js": "text/javascript", "css": "text/css"}
@@ -24,7 +25,7 @@ async def test_console_page_is_served_with_its_stream_position(client: httpx.Asy
     from, and it loads its module and style sheet from /console."""
     page = await client.get("/console", headers={"Authorization": ""})
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert re.search(r'<body data-after="-?\d+" data-root="">', page.text), page.text[:300]
+    assert re.search(r'<body data-after="-?\d+" data-root="" data-event-types="[a-z_. ]+">', page.text), page.text[:300]
     assert '<script type="module" src="console/app.js"></script>' in page.text
     assert 'href="console/console.css"' in page.text
 
@@ -117,3 +118,17 @@ async def test_a_forced_theme_is_set_by_a_classic_script_in_the_head(client: htt
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page), "an inline script"
     theme = ASSETS["theme.js"].read_text(encoding="utf-8")
     assert "confctl.console.theme" in theme and "import" not in theme and "export" not in theme
+
+
+@pytest.mark.parametrize("path", ["/console", "/wallboard"])
+async def test_pages_are_told_every_event_type_the_stream_carries(client: httpx.AsyncClient, path: str) -> None:
+    """The page listens to the SSE event names it was served with: every stored event type (announcements and
+    command outcomes included), from the one registry, and no copy of the list sits in the scripts."""
+    page = (await client.get(path, headers={"Authorization": ""})).text
+    found = re.search(r'data-event-types="([^"]*)"', page)
+    assert found, page[:300]
+    assert set(found[1].split()) == set(EVENT_TYPES)
+    assert {"announcement.played", "command.failed", "transfer.completed"} <= set(EVENT_TYPES)
+    scripts = [p.read_text() for p in pages.STATIC.rglob("*.js")]
+    assert len(scripts) >= 7, "the pages' scripts"
+    assert not any('"participant.joined"' in text for text in scripts), "a hard-coded copy of the event types"

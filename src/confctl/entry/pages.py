@@ -14,6 +14,8 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from confctl.adapters.pg_pool import LazyPool
 from confctl.adapters.pg_schema import POSITION_SHIFT
+from confctl.domain import announcements, command_events  # noqa: F401  (they register their event types)
+from confctl.domain.events import EVENT_TYPES
 from confctl.entry.container import Container
 from confctl.entry.errors import ApiProblem
 
@@ -54,11 +56,15 @@ async def safe_head(request: Request) -> int:
 
 
 async def page(request: Request, html: Path) -> HTMLResponse:
-    """The page's HTML with `<body data-after="N">`: the stream position its script follows the stream from."""
+    """The page's HTML with `<body data-after="N" data-root data-event-types>`: the stream position its script
+    follows the stream from, the path prefix, and the event types the stream can carry."""
     after = await safe_head(request)
     text = await asyncio.to_thread(html.read_text, encoding="utf-8")  # off the event loop
     root = html_escape(root_path(request), quote=True)
-    body = f'<body data-after="{after}" data-root="{root}">'
+    # The stream's SSE event names are the stored types, and EventSource hears only the names it listens to: the
+    # page is told them by the one registry, so a new event type can never be missed by a page's hard-coded copy.
+    names = " ".join(sorted(EVENT_TYPES))
+    body = f'<body data-after="{after}" data-root="{root}" data-event-types="{names}">'
     return HTMLResponse(text.replace("<body>", body, 1), headers=PAGE_HEADERS)
 
 

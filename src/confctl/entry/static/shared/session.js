@@ -13,17 +13,8 @@
 // opens again: the event that asked for it is behind the stream's position by then, so nothing else would. The
 // status (`#status[data-state]`) is live again once the stream is open and nothing waits to be read again.
 
-export const EVENT_TYPES = [
-  "announcement.failed", "announcement.played", "announcement.requested", "call.status_changed",
-  "command.failed", "command.succeeded", "conference.corrected", "conference.created",
-  "conference.end_requested", "conference.ended", "conference.started", "participant.corrected",
-  "participant.dial_failed", "participant.dial_requested", "participant.dialed", "participant.held",
-  "participant.joined", "participant.left", "participant.modified", "participant.muted",
-  "participant.removal_requested", "participant.unheld", "participant.unmuted", "participant.update_requested",
-  "participant.updated", "recording.status_changed", "recording.update_requested", "recording.updated",
-  "transfer.cancelled", "transfer.completed", "transfer.consulting", "transfer.failed",
-  "transfer.fallback_dialed", "transfer.requested",
-];
+// The stream's event names (its events' types), as the page was served with them (from confctl's one registry).
+export const EVENT_TYPES = (document.body?.dataset.eventTypes ?? "").split(" ").filter(Boolean);
 const PAGE = 200;
 const RETRY_MS = [500, 1000, 2000, 4000, 8000]; // the pause before the 1st, 2nd, … retry of a read (then 8 s)
 
