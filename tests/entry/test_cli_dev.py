@@ -17,25 +17,13 @@ import httpx
 from fastapi import FastAPI
 
 from confctl.entry.cli_dev import listen, server_for
+from tests.support.pg_cluster import postgres_processes
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _postgres_processes(data_dir: Path) -> list[str]:
-    """Command lines of PostgreSQL servers running on this data directory."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if "postgres" in cmdline and str(data_dir) in cmdline:
-            found.append(cmdline)
-    return found
 
 
 def _wait_for(what: str, check: object, timeout: float = 60.0) -> object:
@@ -72,14 +60,14 @@ def test_dev_runs_a_call_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> Non
         conference = _wait_for("the conference", lambda: httpx.get(f"{api}/v1/conferences/{room}", headers=headers,
                                                                    timeout=5).json()["participants"])
         assert [p["label"] for p in conference] == ["customer"]  # type: ignore[union-attr]
-        assert _postgres_processes(tmp_path / "confctl" / "pgdata")
+        assert postgres_processes(tmp_path / "confctl" / "pgdata")
     finally:
         process.send_signal(signal.SIGINT)
         output = process.communicate(timeout=30)[0].decode(errors="replace")
     assert process.returncode == 0, output
     assert "confctl dev is running" in output
     time.sleep(0.5)
-    assert _postgres_processes(tmp_path / "confctl" / "pgdata") == []
+    assert postgres_processes(tmp_path / "confctl" / "pgdata") == []
 
 
 async def test_dev_servers_answer_back_to_back_keep_alive_requests_without_a_nagle_stall() -> None:

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from confctl.adapters.database import create_engine, head_revision
 from confctl.entry.console import ASSETS as CONSOLE_ASSETS
 from confctl.entry.wallboard import ASSETS as WALLBOARD_ASSETS
+from tests.support.pg_cluster import postgres_processes
 
 REPO = Path(__file__).resolve().parents[2]
 # What a wheel is built from (the Dockerfile's build stage copies the same).
@@ -129,19 +130,6 @@ def _stop(process: subprocess.Popen[bytes], sig: signal.Signals) -> str:
         return process.communicate()[0].decode(errors="replace")
 
 
-def _postgres_processes(data_dir: Path) -> list[str]:
-    """Command lines of PostgreSQL servers running on this data directory."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if "postgres" in cmdline and str(data_dir) in cmdline:
-            found.append(cmdline)
-    return found
-
-
 @pytest.fixture
 async def empty_database(database_url: str, migrated_engine: AsyncEngine) -> AsyncIterator[str]:
     """The URL of a database of its own on the test server, with no tables at all."""
@@ -211,10 +199,10 @@ def test_dev(installed: Installed) -> None:
         _wait_for("simulator ready",
                   lambda: httpx.get(f"http://127.0.0.1:{sim_port}/simulator/faults", timeout=2).status_code == 200,
                   process)
-        assert _postgres_processes(data_dir)
+        assert postgres_processes(data_dir)
     finally:
         output = _stop(process, signal.SIGINT)
     assert process.returncode == 0, output
     assert "confctl dev is running" in output
     time.sleep(0.5)
-    assert _postgres_processes(data_dir) == []
+    assert postgres_processes(data_dir) == []

@@ -123,3 +123,16 @@ class OwnCluster:
             self.embedded.stop()
         if not self.running:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+def postgres_processes(data_dir: Path) -> list[str]:
+    """Command lines of PostgreSQL servers running on this data directory (to see one left behind)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "postgres" in cmdline and str(data_dir) in cmdline:
+            found.append(cmdline)
+    return found
