@@ -10,21 +10,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.process.stack import ProcessStack, running_stack
-
-
-async def empty_tables(engine: AsyncEngine) -> None:
-    """Every table but Alembic's emptied: effects left by earlier tests must not be run by our serve process."""
-    async with engine.begin() as conn:
-        names = (await conn.execute(sa.text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
-        ))).scalars().all()
-        if names:
-            quoted = ", ".join(f'"{name}"' for name in names)
-            await conn.execute(sa.text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+from tests.process.stack import ProcessStack, empty_tables, running_stack
 
 
 @pytest.fixture(scope="package")

@@ -25,6 +25,7 @@ from confctl.entry.browser_tokens import verify
 from confctl.entry.cli import build_parser, main, parse_args
 from confctl.entry.cli_dev import banner
 from confctl.entry.settings import ApiKey, Settings
+from tests.support.readiness import readiness
 from tests.support.twilio_forms import AUTH_TOKEN, PUBLIC_URL, post_signed, sign, whole_call
 
 
@@ -66,22 +67,12 @@ def test_serve_answers_and_stops_on_sigint(database_url: str, migrated_engine: A
                                 "--port", str(port)], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT)
     try:
-        assert _readiness(port, time.monotonic() + 30) == {"status": "ok", "detail": None}
+        assert readiness(port, time.monotonic() + 30) == {"status": "ok", "detail": None}
         assert httpx.get(f"http://127.0.0.1:{port}/v1/conferences", timeout=1).status_code == 401
     finally:
         process.send_signal(signal.SIGINT)
         output = process.communicate(timeout=20)[0].decode()
     assert process.returncode == 0, output
-
-
-def _readiness(port: int, deadline: float) -> object:
-    """What /readyz says once the server answers (None if it never did before the deadline)."""
-    while time.monotonic() < deadline:
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).json()
-        except httpx.TransportError:
-            time.sleep(0.2)
-    return None
 
 
 def _children(pid: int) -> list[int]:
@@ -109,7 +100,7 @@ def test_serve_with_two_workers_shares_the_port_and_stores_callbacks(database_ur
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline and len(_children(process.pid)) < 2:
             time.sleep(0.2)
-        assert _readiness(port, deadline) == {"status": "ok", "detail": None}
+        assert readiness(port, deadline) == {"status": "ok", "detail": None}
         workers = [pid for pid in _children(process.pid)
                    if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
         assert len(workers) == 2

@@ -34,6 +34,7 @@ from confctl.entry.settings import ApiKey, Settings, env_names
 from confctl.entry.twilio_client import twilio_gateway, twilio_problems
 from confctl.service.gateway import TwilioError
 from confctl.simulator import SimulatorConfig, create_simulator
+from tests.support.readiness import readiness
 
 REPO = Path(__file__).resolve().parents[2]
 ACCOUNT = "AC" + "5" * 32
@@ -337,7 +338,7 @@ def test_serve_listens_on_port_and_reads_env_file(database_url: str, tmp_path: P
                                env=_child_env(PORT=str(port)), cwd=tmp_path, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     try:
-        assert _ready(port, time.monotonic() + 30) == {"status": "ok", "detail": None}
+        assert readiness(port, time.monotonic() + 30) == {"status": "ok", "detail": None}
     finally:
         process.send_signal(signal.SIGINT)
         output = process.communicate(timeout=20)[0]
@@ -346,13 +347,6 @@ def test_serve_listens_on_port_and_reads_env_file(database_url: str, tmp_path: P
     assert "auth.no_api_keys" in events, output  # CONFCTL_LOG_JSON from .env
 
 
-def _ready(port: int, deadline: float) -> object:
-    while time.monotonic() < deadline:
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).json()
-        except httpx.TransportError:
-            time.sleep(0.2)
-    return None
 
 
 @pytest.mark.usefixtures("clean_env")

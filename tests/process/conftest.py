@@ -6,22 +6,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.process.stack import ProcessStack, running_stack
+from tests.process.stack import ProcessStack, empty_tables, running_stack
 
 
 @pytest.fixture
 async def clean_database(database_url: str, migrated_engine: AsyncEngine) -> str:
     """The session's database at the migrations' head with every table emptied, whatever tables they made."""
-    async with migrated_engine.begin() as conn:
-        names = (await conn.execute(sa.text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
-        ))).scalars().all()
-        if names:
-            quoted = ", ".join(f'"{name}"' for name in names)
-            await conn.execute(sa.text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+    await empty_tables(migrated_engine)
     return database_url
 
 

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.process import processes as procs
 from tests.process.exchanges import HOP_BY_HOP, Exchange, Rule
@@ -291,3 +293,14 @@ async def running_stack(database_url: str, workdir: Path, serves: int = 1,
             await client.aclose()
         await twilio.aclose()
         await front.aclose()
+
+
+async def empty_tables(engine: AsyncEngine) -> None:
+    """Every table but Alembic's emptied: effects left by earlier tests must not be run by our serve process."""
+    async with engine.begin() as conn:
+        names = (await conn.execute(sa.text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+        ))).scalars().all()
+        if names:
+            quoted = ", ".join(f'"{name}"' for name in names)
+            await conn.execute(sa.text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
